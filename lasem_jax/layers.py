@@ -1,0 +1,128 @@
+"""Pure-JAX building blocks: TF1-compatible initialisers, conv, pooling, dropout and the FC head."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+_CONV_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def truncated_normal(key: Array, shape: Sequence[int], *, std: float = 0.05) -> Array:
+    """TF1 `truncated_normal(stddev=std)`: normal samples redrawn beyond 2 std (spec 2.1)."""
+    return std * jax.random.truncated_normal(key, -2.0, 2.0, tuple(shape), jnp.float32)
+
+
+def he_normal(key: Array, shape: Sequence[int]) -> Array:
+    """He initialisation: truncated normal, std `sqrt(2 / fan_in)`, fan_in = prod(shape[:-1])."""
+    fan_in = math.prod(shape[:-1]) if len(shape) > 1 else shape[0]
+    return truncated_normal(key, shape, std=math.sqrt(2.0 / fan_in))
+
+
+def glorot_uniform(key: Array, shape: Sequence[int]) -> Array:
+    """TF1's default initialiser for `get_variable` with fan rules of spec 2.1.
+
+    1-D: fan_in = fan_out = n; 2-D: (rows, cols); >= 3-D: receptive field = product of all but
+    the last two dims, fan_in = dim[-2] * rf, fan_out = dim[-1] * rf.
+    """
+    shape = tuple(shape)
+    if len(shape) == 1:
+        fan_in = fan_out = shape[0]
+    else:
+        rf = math.prod(shape[:-2])
+        fan_in, fan_out = shape[-2] * rf, shape[-1] * rf
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return jax.random.uniform(key, shape, jnp.float32, -limit, limit)
+
+
+def init_dense(key: Array, fan_in: int, fan_out: int, *, he: bool = False) -> dict[str, Array]:
+    """Plain weight `[fan_in, fan_out]` (trunc-normal 0.05 or He) and bias 0.2 (spec 2.1)."""
+    shape = (fan_in, fan_out)
+    w = he_normal(key, shape) if he else truncated_normal(key, shape)
+    return {"w": w, "b": jnp.full((fan_out,), 0.2, jnp.float32)}
+
+
+def init_conv(key: Array, kernel: int, c_in: int, c_out: int, *, he: bool = False) -> dict:
+    """Plain conv weight `[k, k, c_in, c_out]` and bias `[c_out]` 0.2 (spec 2.1, 2.5)."""
+    shape = (kernel, kernel, c_in, c_out)
+    w = he_normal(key, shape) if he else truncated_normal(key, shape)
+    return {"w": w, "b": jnp.full((c_out,), 0.2, jnp.float32)}
+
+
+def conv2d(x: Array, w: Array) -> Array:
+    """Stride-1 SAME conv: `x` `[N, H, W, Cin]`, `w` `[k, k, Cin, Cout]` -> `[N, H, W, Cout]`."""
+    return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_CONV_DIMS)
+
+
+def max_pool(x: Array, size: int) -> Array:
+    """Max pool with window = stride = `size` and SAME padding (TF1). `[N,H,W,C]` -> `[N,H',W',C]`.
+
+    A size of 1 (or less) means no pooling.
+    """
+    if size <= 1:
+        return x
+    window = (1, size, size, 1)
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, window, "SAME")
+
+
+def conv2d_transpose_same(x: Array, w: Array, out_hw: int, *, stride: int = 2) -> Array:
+    """TF1 `conv2d_transpose(x, w, [N, out_hw, out_hw, Cout], stride, "SAME")`.
+
+    Defined, as in TF, as the gradient of the SAME strided convolution that maps an
+    `[N, out_hw, out_hw, Cout]` input to `x`'s shape with filter `w` `[h, h, Cout, Cin]`.
+
+    Args:
+      x: `[N, h_in, h_in, Cin]`, with `h_in = ceil(out_hw / stride)`.
+      w: `[h, h, Cout, Cin]` transposed-convolution filter (TF layout).
+      out_hw: spatial size of the output.
+      stride: the stride of the forward convolution.
+
+    Returns:
+      `[N, out_hw, out_hw, Cout]`.
+    """
+    n, c_out = x.shape[0], w.shape[2]
+
+    def forward(y: Array) -> Array:
+        return jax.lax.conv_general_dilated(
+            y, w, (stride, stride), "SAME", dimension_numbers=_CONV_DIMS
+        )
+
+    dummy = jnp.zeros((n, out_hw, out_hw, c_out), x.dtype)
+    _, vjp = jax.vjp(forward, dummy)
+    return vjp(x)[0]
+
+
+def dropout(x: Array, rng: Array, *, keep: float = 0.5) -> Array:
+    """TF1 dropout: keeps each entry with probability `keep` and scales kept ones by `1/keep`."""
+    mask = jax.random.bernoulli(rng, keep, x.shape)
+    return jnp.where(mask, x / keep, 0.0)
+
+
+def init_head(
+    key: Array, fan_in: int, hidden: Sequence[int], num_classes: int, *, he: bool
+) -> dict:
+    """FC head: hidden ReLU layers then the linear output layer, as `{"fc_i": ..., "out": ...}`."""
+    sizes = [fan_in, *hidden, num_classes]
+    keys = jax.random.split(key, len(sizes) - 1)
+    names = [f"fc_{i}" for i in range(len(hidden))] + ["out"]
+    return {
+        name: init_dense(k, a, b, he=he)
+        for name, k, a, b in zip(names, keys, sizes[:-1], sizes[1:], strict=True)
+    }
+
+
+def apply_head(head: dict, feats: Array, *, dropout_rng: Array | None = None) -> Array:
+    """Applies the FC head to flattened features `[..., F]` -> logits `[..., K]`.
+
+    With `dropout_rng`, dropout (keep 0.5) is applied once to the features before the first FC
+    layer, as in the reference code (spec 2.1); no dropout between FC layers.
+    """
+    h = feats if dropout_rng is None else dropout(feats, dropout_rng)
+    hidden = sorted((k for k in head if k.startswith("fc_")), key=lambda k: int(k[3:]))
+    for name in hidden:
+        h = jax.nn.relu(h @ head[name]["w"] + head[name]["b"])
+    return h @ head["out"]["w"] + head["out"]["b"]

@@ -1,0 +1,59 @@
+"""The interface every base learner implements: how a transferring layer gets its kernel."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from lasem_jax.architectures import ConvLayer
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Learner:
+    """A base learner: the parameterisation of the *transfer* path of each conv layer.
+
+    A non-transferring layer is always a plain task-specific conv (spec 2.5) and is handled by
+    the model; a learner only defines the shared parameters of a layer, the task-specific
+    mapping parameters that turn them into a kernel, and a regulariser. Learners are frozen
+    dataclasses, so they hash by value and can be static arguments of `jax.jit`.
+
+    Attributes:
+      he_init: use He initialisation for plain weights instead of trunc-normal 0.05.
+    """
+
+    name: ClassVar[str] = ""
+    he_init: bool = False
+
+    def init_shared(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+        """Shared (transferred) parameters of one layer."""
+        raise NotImplementedError
+
+    def init_map(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+        """Task-specific mapping parameters of one layer's transfer path (may be empty)."""
+        raise NotImplementedError
+
+    def transfer_kernel(
+        self, shared: dict[str, Array], tmap: dict[str, Array], layer: ConvLayer
+    ) -> tuple[Array, Array]:
+        """Kernel `[k, k, c_in, c_out]` and bias `[c_out]` of the transfer path of one layer."""
+        raise NotImplementedError
+
+    def regularizer(self, shared: dict, maps: dict, transfer_prob: Array) -> Array:
+        """Penalty added to the M-step objective.
+
+        Args:
+          shared: `{"layer_i": shared params}` of every layer.
+          maps: `{"layer_i": task mapping params}` of the current task.
+          transfer_prob: `[L]` probability that each layer transfers (posterior marginal, or
+            the 0/1 configuration of a static network).
+
+        Returns:
+          A scalar.
+        """
+        del shared, maps, transfer_prob
+        return jnp.zeros((), jnp.float32)

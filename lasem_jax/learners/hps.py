@@ -1,0 +1,32 @@
+"""Hard parameter sharing: a transferring layer uses the shared kernel and bias (spec 2.2)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lasem_jax import layers
+from lasem_jax.architectures import ConvLayer
+from lasem_jax.learners.base import Array, Learner
+
+
+@dataclasses.dataclass(frozen=True)
+class HPS(Learner):
+    """Hard parameter sharing. The bias is shared too, as in the reference code (spec 11.11)."""
+
+    name = "hps"
+
+    def init_shared(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+        """Shared kernel `[k, k, c_in, c_out]` (trunc-normal 0.05) and bias `[c_out]` (0.2)."""
+        return layers.init_conv(key, layer.kernel, c_in, layer.channels, he=self.he_init)
+
+    def init_map(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+        """HPS has no task-specific mapping."""
+        del key, layer, c_in
+        return {}
+
+    def transfer_kernel(
+        self, shared: dict[str, Array], tmap: dict[str, Array], layer: ConvLayer
+    ) -> tuple[Array, Array]:
+        """The shared kernel and bias themselves."""
+        del tmap, layer
+        return shared["w"], shared["b"]
