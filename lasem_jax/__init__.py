@@ -1,0 +1,32 @@
+"""lasem_jax: LASEM (Lifelong Architecture Search via EM) in JAX, with HPS, TF and DF-CNN."""
+
+from lasem_jax import em
+from lasem_jax.architectures import ARCHITECTURES, Architecture, ConvLayer, get_architecture
+from lasem_jax.learners import LEARNERS, Learner, get_learner
+from lasem_jax.model import Model, build_model, count_params
+from lasem_jax.search_space import (
+    config_index,
+    config_to_string,
+    enumerate_configs,
+    named_config,
+    validate_partition,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "LEARNERS",
+    "Architecture",
+    "ConvLayer",
+    "Learner",
+    "Model",
+    "build_model",
+    "config_index",
+    "config_to_string",
+    "count_params",
+    "em",
+    "enumerate_configs",
+    "get_architecture",
+    "get_learner",
+    "named_config",
+    "validate_partition",
+]

@@ -1,0 +1,249 @@
+"""A task network that evaluates every transfer configuration in one call, or one configuration."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lasem_jax import layers, prefix_plan, search_space
+from lasem_jax.architectures import Architecture, get_architecture
+from lasem_jax.learners import Learner, get_learner
+
+Array = jax.Array
+Params = dict[str, Any]
+
+
+class Model:
+    """All `C` configuration networks of one task, sharing every tensor.
+
+    Parameters are `{"shared": {"layer_i": ...}, "task": {"conv": {"layer_i": {w, b}},
+    "map": {"layer_i": ...}, "head": {...}}}`: layer i of configuration c uses the learner's
+    transfer path (shared params + the task's mapping) if `configs[c, i]`, else the task's
+    plain conv. Models hash by value, so they can be static arguments of `jax.jit`.
+
+    Attributes:
+      arch: the architecture.
+      learner: the base learner.
+      num_classes: outputs `K` of the head.
+      partition: layer groups, or None for one group per layer.
+      configs: `[C, L]` bool, the configurations in `enumerate_configs` order.
+    """
+
+    def __init__(
+        self,
+        arch: Architecture,
+        learner: Learner,
+        num_classes: int,
+        partition: Sequence[Sequence[int]] | None = None,
+    ) -> None:
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+        self.arch, self.learner, self.num_classes = arch, learner, int(num_classes)
+        groups = search_space.validate_partition(arch.num_layers, partition)
+        self.partition = None if partition is None else tuple(tuple(g) for g in groups)
+        owner = search_space.layer_to_group(arch.num_layers, partition)
+        self.configs = search_space.enumerate_configs(arch.num_layers, partition)
+        self.plan = prefix_plan.make_plan(self.configs, owner)
+        self._skip_into = {j: i for i, j in arch.skips}
+        self._skip_ancestors = {j: self.plan.ancestors(i, j) for i, j in arch.skips}
+        for layer in range(arch.num_layers):  # Fail early on undefined learner sizes.
+            self.learner.init_shared(jax.random.PRNGKey(0), arch.layers[layer], 1)
+
+    def _key(self) -> tuple:
+        return (self.arch, self.learner, self.num_classes, self.partition)
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Model) and self._key() == other._key()
+
+    @property
+    def num_layers(self) -> int:
+        """Number of conv layers `L`."""
+        return self.arch.num_layers
+
+    @property
+    def num_configs(self) -> int:
+        """Number of configurations `C`."""
+        return self.configs.shape[0]
+
+    def init_shared(self, rng: Array) -> Params:
+        """Fresh shared parameters `{"layer_i": ...}` of every layer."""
+        keys = jax.random.split(rng, self.num_layers)
+        return {
+            f"layer_{i}": self.learner.init_shared(keys[i], layer, self.arch.in_channels(i))
+            for i, layer in enumerate(self.arch.layers)
+        }
+
+    def init_task(self, rng: Array) -> Params:
+        """Fresh task-specific parameters: plain convs, learner mappings and the FC head."""
+        conv_key, map_key, head_key = jax.random.split(rng, 3)
+        conv_keys = jax.random.split(conv_key, self.num_layers)
+        map_keys = jax.random.split(map_key, self.num_layers)
+        conv, maps = {}, {}
+        for i, layer in enumerate(self.arch.layers):
+            c_in = self.arch.in_channels(i)
+            conv[f"layer_{i}"] = layers.init_conv(
+                conv_keys[i], layer.kernel, c_in, layer.channels, he=self.learner.he_init
+            )
+            maps[f"layer_{i}"] = self.learner.init_map(map_keys[i], layer, c_in)
+        head = layers.init_head(
+            head_key,
+            self.arch.feature_dim,
+            self.arch.fc_hidden,
+            self.num_classes,
+            he=self.learner.he_init,
+        )
+        return {"conv": conv, "map": maps, "head": head}
+
+    def init(self, rng: Array) -> Params:
+        """Fresh `{"shared": ..., "task": ...}` parameters."""
+        shared_key, task_key = jax.random.split(rng)
+        return {"shared": self.init_shared(shared_key), "task": self.init_task(task_key)}
+
+    def _kernels(self, params: Params, i: int) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
+        name = f"layer_{i}"
+        transfer = self.learner.transfer_kernel(
+            params["shared"][name], params["task"]["map"][name], self.arch.layers[i]
+        )
+        specific = params["task"]["conv"][name]
+        return transfer, (specific["w"], specific["b"])
+
+    def _pool_skip(self, src: Array, i: int, j: int) -> Array:
+        for layer in self.arch.layers[i:j]:
+            src = layers.max_pool(src, layer.pool)
+        return src
+
+    def features_all(self, params: Params, x: Array) -> Array:
+        """Flattened conv features of every configuration, sharing common prefixes.
+
+        Args:
+          params: `{"shared", "task"}` parameters.
+          x: `[B, H, W, Cin]` images.
+
+        Returns:
+          `[C, B, F]` features, row c for `configs[c]`.
+        """
+        batch = x.shape[0]
+        h = x[None]
+        layer_inputs: dict[int, Array] = {}
+        for i, (layer, step) in enumerate(zip(self.arch.layers, self.plan.steps, strict=True)):
+            layer_inputs[i] = h
+            (w_t, b_t), (w_s, b_s) = self._kernels(params, i)
+            if step.branch:
+                z = _conv_prefixes(h, jnp.concatenate([w_t, w_s], axis=-1))
+                c = layer.channels
+                z = jnp.concatenate([z[..., :c] + b_t, z[..., c:] + b_s], axis=0)
+            else:
+                z_t = _conv_prefixes(h[step.transfer_idx], w_t) + b_t
+                z_s = _conv_prefixes(h[step.specific_idx], w_s) + b_s
+                z = jnp.concatenate([z_t, z_s], axis=0)
+            z = jax.nn.relu(z)
+            if i in self._skip_into:
+                src = self._skip_into[i]
+                pool = functools.partial(self._pool_skip, i=src, j=i)
+                z = z + _map_prefixes(layer_inputs[src], pool)[self._skip_ancestors[i]]
+            h = _map_prefixes(z, lambda t, p=layer.pool: layers.max_pool(t, p))
+        return h.reshape(h.shape[0], batch, -1)[self.plan.config_rows]
+
+    def features_config(self, params: Params, x: Array, config: Any) -> Array:
+        """Flattened conv features `[B, F]` of one configuration `[L]` bool (may be traced)."""
+        config = jnp.asarray(config, dtype=bool)
+        h = x
+        layer_inputs: dict[int, Array] = {}
+        for i, layer in enumerate(self.arch.layers):
+            layer_inputs[i] = h
+            (w_t, b_t), (w_s, b_s) = self._kernels(params, i)
+            w = jnp.where(config[i], w_t, w_s)
+            b = jnp.where(config[i], b_t, b_s)
+            z = jax.nn.relu(layers.conv2d(h, w) + b)
+            if i in self._skip_into:
+                z = z + self._pool_skip(layer_inputs[self._skip_into[i]], self._skip_into[i], i)
+            h = layers.max_pool(z, layer.pool)
+        return h.reshape(h.shape[0], -1)
+
+    def head(
+        self, params: Params, feats: Array, *, train: bool = False, rng: Array | None = None
+    ) -> Array:
+        """Task head on features `[..., F]` -> logits `[..., K]`; dropout 0.5 when `train`."""
+        if train and rng is None:
+            raise ValueError("train=True applies dropout and needs an rng.")
+        return layers.apply_head(params["task"]["head"], feats, dropout_rng=rng if train else None)
+
+    def apply_all(
+        self, params: Params, x: Array, *, train: bool = False, rng: Array | None = None
+    ) -> Array:
+        """Logits `[C, B, K]` of every configuration on images `x` `[B, H, W, Cin]`."""
+        return self.head(params, self.features_all(params, x), train=train, rng=rng)
+
+    def apply_config(
+        self,
+        params: Params,
+        x: Array,
+        config: Any,
+        *,
+        train: bool = False,
+        rng: Array | None = None,
+    ) -> Array:
+        """Logits `[B, K]` of one configuration `[L]` bool on images `x` `[B, H, W, Cin]`."""
+        return self.head(params, self.features_config(params, x, config), train=train, rng=rng)
+
+    def regularizer(self, params: Params, transfer_prob: Array) -> Array:
+        """The learner's penalty given `[L]` per-layer transfer probabilities."""
+        return self.learner.regularizer(params["shared"], params["task"]["map"], transfer_prob)
+
+
+def _conv_prefixes(h: Array, w: Array) -> Array:
+    """Convolves `[P, B, H, W, C]` activations with one kernel -> `[P, B, H, W, C']`."""
+    return _map_prefixes(h, lambda t: layers.conv2d(t, w))
+
+
+def _map_prefixes(h: Array, fn: Any) -> Array:
+    """Applies an NHWC function to `[P, B, H, W, C]` by folding P into the batch."""
+    p, b = h.shape[:2]
+    out = fn(h.reshape(p * b, *h.shape[2:]))
+    return out.reshape(p, b, *out.shape[1:])
+
+
+def build_model(
+    arch: str | Architecture,
+    learner: str | Learner,
+    num_classes: int,
+    *,
+    partition: Sequence[Sequence[int]] | None = None,
+    width: float = 1.0,
+    input_shape: Sequence[int] | None = None,
+    fc_hidden: Sequence[int] | None = None,
+    learner_hparams: dict[str, Any] | None = None,
+) -> Model:
+    """Builds the all-configurations model of a task network.
+
+    Args:
+      arch: an architecture name (`lasem_jax.ARCHITECTURES`) or an `Architecture`.
+      learner: `hps`, `tf`, `dfcnn`, or a `Learner`.
+      num_classes: outputs `K`.
+      partition: layer groups for group-based LASEM (Appendix D); None = one per layer.
+      width: channel multiplier (for small tests); ignored if `arch` is an `Architecture`.
+      input_shape: `(H, W, C)` if not the architecture's default.
+      fc_hidden: FC hidden sizes if not the architecture's default.
+      learner_hparams: keyword arguments of the learner (e.g. `he_init`, `ortho_weight`).
+
+    Returns:
+      A `Model` with `configs`, `init`, `apply_all` and `apply_config`.
+    """
+    if isinstance(arch, str):
+        arch = get_architecture(arch, width=width, input_shape=input_shape, fc_hidden=fc_hidden)
+    if isinstance(learner, str):
+        learner = get_learner(learner, **(learner_hparams or {}))
+    return Model(arch, learner, num_classes, partition)
+
+
+def count_params(tree: Any) -> int:
+    """Total number of scalars in a pytree."""
+    return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(tree)))
