@@ -1,0 +1,203 @@
+"""Embedded lifelong scenario built from scikit-learn's bundled 8x8 digits (no download needed).
+
+The design mirrors the STL-10 lifelong scenario of the LASEM paper: every task draws a random set
+of digit classes (labels are positions in that list), a Gaussian pixel-noise setting and an input
+transformation. All randomness comes from one ``np.random.default_rng(seed)``, consumed in this
+order: (1) the design of every task (``describe_digits_design``), (2) one shuffle per digit class
+that fixes its train/val/test split (shared by all tasks that use the class, so a test image of
+one task is never a training image of another), (3) per task and split: the example order, then
+the noise.
+
+Per task, pixels ``x`` in ``[0, 1]`` (raw values 0..16 divided by 16) become::
+
+    x' = T(clip(x + eps, 0, 1)),   eps ~ N(0.05 * m, (0.05 * s)^2) i.i.d. per pixel
+
+with ``m`` in {-1, 0, 1}, ``s`` in {0, 1, 2} (no noise when ``m == s == 0``) and ``T`` one of
+identity, rot90 / rot180 / rot270 (``np.rot90`` with k = 1, 2, 3, counter-clockwise),
+hflip (mirror left-right) and invert (``1 - x``). Noise is drawn for all three splits.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+
+from lasem_jax.task import Task
+
+TRANSFORMS: tuple[str, ...] = ("identity", "rot90", "rot180", "rot270", "hflip", "invert")
+NUM_DIGIT_CLASSES = 10
+_NOISE_UNIT = 0.05
+_SPLITS = ("train", "val", "test")
+
+
+@functools.lru_cache(maxsize=1)
+def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
+    """Returns the digits scaled to [0, 1], ``[1797, 8, 8]`` float32, and labels ``[1797]``."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (np.asarray(digits.images, dtype=np.float64) / 16.0).astype(np.float32)
+    targets = np.asarray(digits.target, dtype=np.int64)
+    images.setflags(write=False)
+    targets.setflags(write=False)
+    return images, targets
+
+
+def _check_design_args(num_tasks: int, classes_per_task: int) -> None:
+    if not 2 <= classes_per_task <= NUM_DIGIT_CLASSES:
+        raise ValueError(
+            f"classes_per_task must be in 2..{NUM_DIGIT_CLASSES}, got {classes_per_task}."
+        )
+    max_tasks = math.comb(NUM_DIGIT_CLASSES, classes_per_task)
+    if not 1 <= num_tasks <= max_tasks:
+        raise ValueError(
+            f"num_tasks must be in 1..{max_tasks} (the number of distinct "
+            f"{classes_per_task}-class sets of 10 digits), got {num_tasks}."
+        )
+
+
+def _task_name(index: int, classes: list[int], transform: str, mean: float, std: float) -> str:
+    noise = "no-noise" if mean == 0 and std == 0 else f"noise(m={mean:g},s={std:g})"
+    return f"digits t{index} classes=[{','.join(map(str, classes))}] {transform} {noise}"
+
+
+def _draw_design(
+    rng: np.random.Generator, num_tasks: int, classes_per_task: int
+) -> list[dict[str, Any]]:
+    seen: set[tuple[int, ...]] = set()
+    design = []
+    for index in range(num_tasks):
+        while True:
+            classes = [int(c) for c in rng.choice(NUM_DIGIT_CLASSES, classes_per_task, False)]
+            if tuple(sorted(classes)) not in seen:
+                break
+        seen.add(tuple(sorted(classes)))
+        transform = TRANSFORMS[int(rng.integers(len(TRANSFORMS)))]
+        m = int(rng.integers(-1, 2))
+        s = int(rng.integers(0, 3))
+        mean, std = round(_NOISE_UNIT * m, 10), round(_NOISE_UNIT * s, 10)
+        design.append(
+            {
+                "task": index,
+                "name": _task_name(index, classes, transform, mean, std),
+                "classes": classes,
+                "transform": transform,
+                "noise_mean": mean,
+                "noise_std": std,
+            }
+        )
+    return design
+
+
+def describe_digits_design(
+    seed: int, num_tasks: int = 5, classes_per_task: int = 3
+) -> list[dict[str, Any]]:
+    """Returns the task design that ``make_digits_tasks`` uses for the same arguments.
+
+    Args:
+        seed: Seed of ``np.random.default_rng``.
+        num_tasks: Number of tasks ``T``.
+        classes_per_task: Classes per task ``K`` (2..10).
+
+    Returns:
+        ``T`` JSON-ready dicts with keys ``task`` (index), ``name`` (the Task name),
+        ``classes`` (K digit classes; label ``i`` is ``classes[i]``), ``transform`` (one of
+        ``TRANSFORMS``), ``noise_mean`` and ``noise_std``.
+
+    Raises:
+        ValueError: If ``classes_per_task`` is outside 2..10 or ``num_tasks`` exceeds the number
+            of distinct class sets.
+    """
+    _check_design_args(num_tasks, classes_per_task)
+    return _draw_design(np.random.default_rng(seed), num_tasks, classes_per_task)
+
+
+def _apply_transform(images: np.ndarray, transform: str) -> np.ndarray:
+    """Applies a named transformation to ``[N, H, W]`` images."""
+    if transform == "identity":
+        return images
+    if transform in ("rot90", "rot180", "rot270"):
+        return np.rot90(images, k=int(transform[3:]) // 90, axes=(1, 2))
+    if transform == "hflip":
+        return images[:, :, ::-1]
+    if transform == "invert":
+        return 1.0 - images
+    raise ValueError(f"unknown transform {transform!r}; expected one of {TRANSFORMS}.")
+
+
+def make_digits_tasks(
+    *,
+    seed: int,
+    num_tasks: int = 5,
+    classes_per_task: int = 3,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.3,
+) -> list[Task]:
+    """Builds the digits lifelong scenario (design in the module docstring).
+
+    Each digit class (about 180 images) is split once into ``round(n * val_fraction)``
+    validation, ``round(n * test_fraction)`` test and the remaining training images; a task
+    takes all images of its classes.
+
+    Args:
+        seed: Seed of ``np.random.default_rng``; the same seed gives identical arrays.
+        num_tasks: Number of tasks ``T``.
+        classes_per_task: Classes per task ``K`` (2..10); class sets are distinct across tasks.
+        val_fraction: Fraction of each class used for validation, in ``(0, 1)``.
+        test_fraction: Fraction of each class used for testing, in ``(0, 1)``.
+
+    Returns:
+        ``T`` tasks with images ``[N, 8, 8, 1]`` float32 in ``[0, 1]``, labels int32 in
+        ``0..K-1`` and ``num_classes == K``.
+
+    Raises:
+        ValueError: For out-of-range arguments (including fractions that leave a split empty).
+    """
+    _check_design_args(num_tasks, classes_per_task)
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            "val_fraction and test_fraction must be in (0, 1) with val_fraction + test_fraction "
+            f"< 1, got {val_fraction} and {test_fraction}."
+        )
+    rng = np.random.default_rng(seed)
+    design = _draw_design(rng, num_tasks, classes_per_task)
+    images, targets = _raw_digits()
+
+    class_splits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for digit in range(NUM_DIGIT_CLASSES):
+        indices = rng.permutation(np.flatnonzero(targets == digit))
+        n = len(indices)
+        n_val, n_test = round(n * val_fraction), round(n * test_fraction)
+        n_train = n - n_val - n_test
+        if min(n_train, n_val, n_test) < 1:
+            raise ValueError(
+                f"val_fraction={val_fraction} and test_fraction={test_fraction} leave a split of "
+                f"digit {digit} ({n} images) empty (train/val/test = {n_train}/{n_val}/{n_test})."
+            )
+        class_splits.append(
+            (indices[:n_train], indices[n_train : n_train + n_val], indices[n_train + n_val :])
+        )
+
+    tasks = []
+    for spec in design:
+        arrays: dict[str, np.ndarray] = {}
+        for split_index, split in enumerate(_SPLITS):
+            parts = [class_splits[digit][split_index] for digit in spec["classes"]]
+            index = np.concatenate(parts)
+            labels = np.concatenate(
+                [np.full(len(part), position, np.int32) for position, part in enumerate(parts)]
+            )
+            order = rng.permutation(len(index))
+            index, labels = index[order], labels[order]
+            x = images[index].astype(np.float64)
+            if spec["noise_mean"] != 0 or spec["noise_std"] != 0:
+                x = x + rng.normal(spec["noise_mean"], spec["noise_std"], size=x.shape)
+                x = np.clip(x, 0.0, 1.0)
+            x = _apply_transform(x, spec["transform"])
+            arrays[f"x_{split}"] = np.ascontiguousarray(x[..., None], dtype=np.float32)
+            arrays[f"y_{split}"] = labels
+        tasks.append(Task(**arrays, name=spec["name"], num_classes=classes_per_task))
+    return tasks

@@ -1,0 +1,149 @@
+"""Summary metrics of a lifelong run computed from its per-epoch accuracy records.
+
+Notation: ``T`` tasks are trained in order ``0..T-1``; task ``k``'s *window* is the set of records
+with ``record["task"] == k`` (every epoch spent training task ``k``). ``val_e[k]`` and
+``test_e[k]`` are the validation and test accuracy of task ``k`` in record ``e``.
+
+* Peak accuracy (as the LASEM reference code computes ``best_test_error_each_task``: a running
+  best with strict improvement, so the earliest epoch wins ties; NaN never counts)::
+
+      e*_k   = min { e in window(k) : val_e[k] = max_{e' in window(k)} val_{e'}[k] }
+      peak_k = test_{e*_k}[k]                        (None if no val_e[k] is a number)
+
+* Final accuracy: ``final_k = test_last[k]`` for the last record ``last``.
+* Forgetting ratio (the DF-CNN/LASEM ratio): ``ratio_k = final_k / peak_k`` (``None`` when
+  ``peak_k == 0``); ``> 1`` means positive backward transfer, ``< 1`` means forgetting.
+* Accuracy matrix: ``R[i][j] = test_{end(i)}[j]`` where ``end(i)`` is the last record of window
+  ``i``; ``R[i][j]`` is ``None`` for ``j > i`` (task ``j`` not seen yet).
+* Backward transfer (GEM, Lopez-Paz & Ranzato 2017; Mammoth's ``backward_transfer``)::
+
+      BWT = 1/(T-1) * sum_{i=0}^{T-2} (R[T-1][i] - R[i][i])       (None when T == 1)
+
+* ``mean_*``: the mean over tasks of the per-task values, skipping ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(sum(present) / len(present)) if present else None
+
+
+def _as_float(value: Any, where: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where} is {value!r}, which is not a number.") from exc
+
+
+def _check_record(index: int, record: Mapping[str, Any], num_tasks: int) -> int:
+    """Validates one record and returns its task index."""
+    if not isinstance(record, Mapping):
+        raise ValueError(f"records[{index}] is a {type(record).__name__}, expected a dict.")
+    for key in ("task", "val", "test"):
+        if key not in record:
+            raise ValueError(
+                f"records[{index}] has no {key!r} key; each record needs 'task', 'epoch', 'val' "
+                "and 'test'."
+            )
+    try:
+        if isinstance(record["task"], bool):
+            raise TypeError
+        task = operator.index(record["task"])
+    except TypeError as exc:
+        raise ValueError(
+            f"records[{index}]['task'] = {record['task']!r} is not an integer task index."
+        ) from exc
+    if not 0 <= task < num_tasks:
+        raise ValueError(
+            f"records[{index}]['task'] = {task} is outside 0..{num_tasks - 1} "
+            f"(num_tasks={num_tasks})."
+        )
+    for key in ("val", "test"):
+        if len(record[key]) != task + 1:
+            raise ValueError(
+                f"records[{index}][{key!r}] has {len(record[key])} entries but task={task}; it "
+                f"must hold the accuracy of tasks 0..{task} ({task + 1} entries)."
+            )
+    return task
+
+
+def summarize(records: Sequence[Mapping[str, Any]], num_tasks: int) -> dict[str, Any]:
+    """Summarises a lifelong run (formulas in the module docstring).
+
+    Args:
+        records: Per-epoch records in chronological order, each a dict with ``"task"`` (int, the
+            task being trained), ``"epoch"`` (int, 1-based epoch within that task), ``"val"`` and
+            ``"test"`` (lists of ``task + 1`` accuracies of tasks ``0..task``). Extra keys are
+            ignored. Tasks must be trained in order ``0, 1, ..., num_tasks - 1``.
+        num_tasks: The number of tasks ``T`` of the scenario.
+
+    Returns:
+        A JSON-ready dict (plain Python floats / ``None``) with keys ``peak_accuracy`` [T],
+        ``final_accuracy`` [T], ``forgetting_ratio`` [T], ``accuracy_matrix`` [T][T] (``None``
+        above the diagonal), ``mean_peak_accuracy``, ``mean_final_accuracy``,
+        ``mean_forgetting_ratio`` and ``bwt`` (``None`` when ``T == 1``).
+
+    Raises:
+        ValueError: If ``num_tasks < 1``, a record is malformed, tasks appear out of order, or
+            some task ``0..num_tasks-1`` has no record.
+    """
+    if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1:
+        raise ValueError(f"num_tasks must be a positive int, got {num_tasks!r}.")
+
+    best_val: list[float] = [-math.inf] * num_tasks
+    peak: list[float | None] = [None] * num_tasks
+    row_end: list[list[float] | None] = [None] * num_tasks
+    previous_task = -1
+    for index, record in enumerate(records):
+        task = _check_record(index, record, num_tasks)
+        if task < previous_task:
+            raise ValueError(
+                f"records[{index}] trains task {task} after task {previous_task}; records must be "
+                "chronological with tasks trained in order 0, 1, 2, ..."
+            )
+        previous_task = task
+        val = _as_float(record["val"][task], f"records[{index}]['val'][{task}]")
+        test = [
+            _as_float(v, f"records[{index}]['test'][{j}]") for j, v in enumerate(record["test"])
+        ]
+        # Strict improvement: the earliest epoch wins ties, as in the reference code.
+        if val > best_val[task]:
+            best_val[task] = val
+            peak[task] = test[task]
+        row_end[task] = test
+
+    missing = [k for k in range(num_tasks) if row_end[k] is None]
+    if missing:
+        raise ValueError(
+            f"no record for task(s) {missing} (num_tasks={num_tasks}); every task "
+            f"0..{num_tasks - 1} needs at least one per-epoch record."
+        )
+
+    rows = [row for row in row_end if row is not None]
+    matrix: list[list[float | None]] = [[*row, *([None] * (num_tasks - len(row)))] for row in rows]
+    final = list(rows[-1])
+    ratio = [
+        None if p is None or p == 0 else float(f / p) for f, p in zip(final, peak, strict=True)
+    ]
+    if num_tasks > 1:
+        diffs = [rows[-1][i] - rows[i][i] for i in range(num_tasks - 1)]
+        bwt: float | None = float(sum(diffs) / len(diffs))
+    else:
+        bwt = None
+    return {
+        "peak_accuracy": peak,
+        "final_accuracy": final,
+        "forgetting_ratio": ratio,
+        "accuracy_matrix": matrix,
+        "mean_peak_accuracy": _mean(peak),
+        "mean_final_accuracy": _mean(final),
+        "mean_forgetting_ratio": _mean(ratio),
+        "bwt": bwt,
+    }
