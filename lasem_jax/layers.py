@@ -53,9 +53,29 @@ def init_conv(key: Array, kernel: int, c_in: int, c_out: int, *, he: bool = Fals
     return {"w": w, "b": jnp.full((c_out,), 0.2, jnp.float32)}
 
 
-def conv2d(x: Array, w: Array) -> Array:
-    """Stride-1 SAME conv: `x` `[N, H, W, Cin]`, `w` `[k, k, Cin, Cout]` -> `[N, H, W, Cout]`."""
-    return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_CONV_DIMS)
+def conv2d(x: Array, w: Array, *, impl: str | None = None) -> Array:
+    """Stride-1 SAME conv: `x` `[N, H, W, Cin]`, `w` `[k, k, Cin, Cout]` -> `[N, H, W, Cout]`.
+
+    Args:
+      x: images.
+      w: kernel.
+      impl: `xla` (XLA's convolution), `im2col` (shifted slices and one matmul) or None: im2col
+        on CPU, xla elsewhere. XLA:CPU runs convolution gradients inside a loop (our per-epoch
+        `lax.scan`) about 40x slower than outside one (jax-ml/jax#12868); the im2col form has
+        only slices, pads and matmuls, which stay fast there. Both give the same result.
+    """
+    impl = impl or ("im2col" if jax.default_backend() == "cpu" else "xla")
+    if impl == "xla":
+        return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_CONV_DIMS)
+    if impl != "im2col":
+        raise ValueError(f"Unknown conv impl {impl!r}; use 'xla' or 'im2col'.")
+    k = w.shape[0]
+    lo, hi = (k - 1) // 2, k // 2
+    n, h, wd, _ = x.shape
+    padded = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
+    cols = [padded[:, i : i + h, j : j + wd, :] for i in range(k) for j in range(k)]
+    out = jnp.concatenate(cols, axis=-1) @ w.reshape(-1, w.shape[-1])
+    return out.reshape(n, h, wd, w.shape[-1])
 
 
 def max_pool(x: Array, size: int) -> Array:
