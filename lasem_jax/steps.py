@@ -1,0 +1,215 @@
+"""Pure training and evaluation steps: LASEM's fused E/M step, the static step, one epoch as a scan."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lasem_jax import em, search_space
+from lasem_jax.model import Model
+
+Array = jax.Array
+METHODS = ("lasem", "static")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+    """Hashable hyperparameters of the compiled step (a static argument of `jax.jit`).
+
+    Attributes:
+      method: `lasem` (all configurations, posterior-weighted) or `static` (one configuration,
+        passed at run time as an `[L]` bool array, so one compiled step serves every task).
+      likelihood: `product` (Eq. 2) or `mean` (Appendix D, reference code).
+      prior: `laplace` (Eq. 1), `running_mean` (reference default) or `fixed` (Fig. 6).
+      prior_init_count: Laplace pseudo-count.
+      fixed_config: configuration name given probability `fixed_prob` by the fixed prior.
+      fixed_prob: probability of `fixed_config`; the rest is spread uniformly.
+      num_m_steps: M-steps per E-step; with 1 the conv pass is shared by E- and M-step.
+      batch_size: minibatch size `B`.
+    """
+
+    method: str = "lasem"
+    likelihood: str = "product"
+    prior: str = "laplace"
+    prior_init_count: float = 1.0
+    fixed_config: str = "top1"
+    fixed_prob: float = 0.9
+    num_m_steps: int = 1
+    batch_size: int = 10
+
+
+class TrainState(NamedTuple):
+    """Everything the step changes: `{"shared", "task"}` params, optimiser, prior, rng."""
+
+    params: dict
+    opt_state: Any
+    prior: em.PriorState
+    rng: Array
+
+
+def make_optimizer(learning_rate: float) -> optax.GradientTransformation:
+    """TF1's RMSProp (spec 4): decay 0.9, eps 1e-10 inside the sqrt, accumulator starting at 1.
+
+    The learning rate is an injected hyperparameter, set once per epoch by `train_epoch`.
+    """
+    return optax.inject_hyperparams(optax.rmsprop)(
+        learning_rate=learning_rate, decay=0.9, eps=1e-10, eps_in_sqrt=True, initial_scale=1.0
+    )
+
+
+def make_prior(model: Model, hp: StepConfig) -> em.Prior:
+    """The prior named by `hp.prior` over `model.configs`."""
+    if hp.prior == "laplace":
+        return em.laplace_prior(init_count=hp.prior_init_count)
+    if hp.prior == "running_mean":
+        return em.running_mean_prior()
+    if hp.prior == "fixed":
+        config = search_space.named_config(hp.fixed_config, model.num_layers)
+        index = search_space.config_index(model.configs, config)
+        return em.fixed_prior(em.fixed_probs(model.num_configs, index, hp.fixed_prob))
+    raise ValueError(f"Unknown prior {hp.prior!r}; use one of {em.PRIORS}.")
+
+
+def init_state(model: Model, hp: StepConfig, params: dict, rng: Array, lr: float) -> TrainState:
+    """A fresh optimiser and prior for a new task."""
+    return TrainState(
+        params,
+        make_optimizer(lr).init(params),
+        make_prior(model, hp).init(model.num_configs),
+        rng,
+    )
+
+
+def _apply_grads(state: TrainState, grads: dict, rng: Array, prior: em.PriorState) -> TrainState:
+    tx = make_optimizer(0.0)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    return TrainState(optax.apply_updates(state.params, updates), opt_state, prior, rng)
+
+
+def _gradient_weights(hp: StepConfig, post: Array, log_prior: Array) -> Array:
+    weights = jnp.exp(log_prior) if hp.prior == "fixed" else post
+    return jax.lax.stop_gradient(weights)
+
+
+def _m_objective(model: Model, params: dict, feats: Array, weights: Array, y: Array, rng: Array):
+    nll = em.per_config_nll(model.head(params, feats, train=True, rng=rng), y)
+    reg = model.regularizer(params, em.transfer_probability(weights, model.configs))
+    return em.m_step_loss(weights, nll) + reg, nll
+
+
+def lasem_step(model: Model, hp: StepConfig, state: TrainState, x: Array, y: Array):
+    """One minibatch of LASEM: E-step (no dropout), `num_m_steps` M-steps, prior update.
+
+    Args:
+      model: the all-configurations model.
+      hp: step hyperparameters.
+      state: the train state.
+      x: `[B, H, W, C]` images.
+      y: `[B]` labels.
+
+    Returns:
+      `(new_state, (loss, posterior [C]))`.
+    """
+    prior_fns = make_prior(model, hp)
+    log_prior = prior_fns.log_prob(state.prior)
+    rng, *drop = jax.random.split(state.rng, hp.num_m_steps + 1)
+
+    def e_step(feats: Array, params: dict) -> Array:
+        logits = jax.lax.stop_gradient(model.head(params, feats))
+        return em.posterior(log_prior, em.config_log_likelihood(logits, y, mode=hp.likelihood))
+
+    if hp.num_m_steps == 1:  # One conv pass serves both steps (performance_notes.md).
+
+        def fused(params: dict):
+            feats = model.features_all(params, x)
+            post = e_step(feats, params)
+            weights = _gradient_weights(hp, post, log_prior)
+            loss, _ = _m_objective(model, params, feats, weights, y, drop[0])
+            return loss, post
+
+        (loss, post), grads = jax.value_and_grad(fused, has_aux=True)(state.params)
+        new = _apply_grads(state, grads, rng, prior_fns.update(state.prior, post))
+        return new, (loss, post)
+
+    post = e_step(model.features_all(state.params, x), state.params)
+    weights = _gradient_weights(hp, post, log_prior)
+
+    def m_step(st: TrainState, key: Array):
+        def objective(params: dict) -> Array:
+            feats = model.features_all(params, x)
+            return _m_objective(model, params, feats, weights, y, key)[0]
+
+        loss, grads = jax.value_and_grad(objective)(st.params)
+        return _apply_grads(st, grads, st.rng, st.prior), loss
+
+    state, losses = jax.lax.scan(m_step, state, jnp.stack(drop))
+    new = state._replace(rng=rng, prior=prior_fns.update(state.prior, post))
+    return new, (losses[-1], post)
+
+
+def static_step(model: Model, state: TrainState, x: Array, y: Array, config: Array):
+    """One minibatch of a single network with configuration `config` `[L]` bool (traced)."""
+    rng, drop = jax.random.split(state.rng)
+
+    def objective(params: dict) -> Array:
+        logits = model.apply_config(params, x, config, train=True, rng=drop)
+        nll = em.per_config_nll(logits[None], y)[0]
+        return nll + model.regularizer(params, config.astype(jnp.float32))
+
+    loss, grads = jax.value_and_grad(objective)(state.params)
+    return _apply_grads(state, grads, rng, state.prior), loss
+
+
+def train_epoch(
+    model: Model, hp: StepConfig, state: TrainState, x: Array, y: Array, lr: Array, config: Array
+) -> tuple[TrainState, dict[str, Array]]:
+    """One epoch: a seeded shuffle into `floor(N/B)` minibatches, run as one `lax.scan`.
+
+    Args:
+      model: the model (static).
+      hp: step hyperparameters (static).
+      state: the train state.
+      x: `[N, H, W, C]` the current task's training images, on the device.
+      y: `[N]` labels.
+      lr: scalar learning rate of this epoch.
+      config: `[L]` bool configuration for `static` (ignored by `lasem`).
+
+    Returns:
+      The new state and `{"loss": mean loss, "posterior": [C] mean posterior}`.
+    """
+    num_batches = x.shape[0] // hp.batch_size
+    rng, perm_key = jax.random.split(state.rng)
+    order = jax.random.permutation(perm_key, x.shape[0])[: num_batches * hp.batch_size]
+    hyperparams = {**state.opt_state.hyperparams, "learning_rate": jnp.asarray(lr, jnp.float32)}
+    state = state._replace(rng=rng, opt_state=state.opt_state._replace(hyperparams=hyperparams))
+
+    def body(st: TrainState, idx: Array):
+        if hp.method == "lasem":
+            st, (loss, post) = lasem_step(model, hp, st, x[idx], y[idx])
+        else:
+            st, loss = static_step(model, st, x[idx], y[idx], config)
+            post = jnp.zeros((model.num_configs,), jnp.float32)
+        return st, (loss, post)
+
+    state, (losses, posts) = jax.lax.scan(body, state, order.reshape(num_batches, hp.batch_size))
+    return state, {"loss": losses.mean(), "posterior": posts.mean(axis=0)}
+
+
+def accuracy(model: Model, params: dict, config: Array, x: Array, y: Array, *, chunk: int) -> Array:
+    """Accuracy of configuration `config` `[L]` on `x` `[N, ...]`, evaluated `chunk` at a time."""
+    n = x.shape[0]
+    num_chunks = -(-n // chunk)
+    pad = num_chunks * chunk - n
+    xs = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(num_chunks, chunk, *x.shape[1:])
+    ys = jnp.pad(y, (0, pad), constant_values=-1).reshape(num_chunks, chunk)
+
+    def correct(batch: tuple[Array, Array]) -> Array:
+        xb, yb = batch
+        pred = jnp.argmax(model.apply_config(params, xb, config), axis=-1)
+        return jnp.sum((pred == yb) & (yb >= 0))
+
+    return jnp.sum(jax.lax.map(correct, (xs, ys))) / n
