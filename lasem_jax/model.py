@@ -31,7 +31,8 @@ class Model:
       learner: the base learner.
       num_classes: outputs `K` of the head.
       partition: layer groups, or None for one group per layer.
-      configs: `[C, L]` bool, the configurations in `enumerate_configs` order.
+    The configurations (`configs`, `[C, L]` bool, in `enumerate_configs` order) and the prefix
+    plan are built on first use.
     """
 
     def __init__(
@@ -46,11 +47,7 @@ class Model:
         self.arch, self.learner, self.num_classes = arch, learner, int(num_classes)
         groups = search_space.validate_partition(arch.num_layers, partition)
         self.partition = None if partition is None else tuple(tuple(g) for g in groups)
-        owner = search_space.layer_to_group(arch.num_layers, partition)
-        self.configs = search_space.enumerate_configs(arch.num_layers, partition)
-        self.plan = prefix_plan.make_plan(self.configs, owner)
         self._skip_into = {j: i for i, j in arch.skips}
-        self._skip_ancestors = {j: self.plan.ancestors(i, j) for i, j in arch.skips}
         for layer in range(arch.num_layers):  # Fail early on undefined learner sizes.
             self.learner.init_shared(jax.random.PRNGKey(0), arch.layers[layer], 1)
 
@@ -62,6 +59,17 @@ class Model:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Model) and self._key() == other._key()
+
+    @functools.cached_property
+    def configs(self) -> np.ndarray:
+        """`[C, L]` bool configurations, built on first use (a static run never needs them)."""
+        return search_space.enumerate_configs(self.num_layers, self.partition)
+
+    @functools.cached_property
+    def plan(self) -> prefix_plan.PrefixPlan:
+        """The static prefix-sharing plan of `features_all`."""
+        owner = search_space.layer_to_group(self.num_layers, self.partition)
+        return prefix_plan.make_plan(self.configs, owner)
 
     @property
     def num_layers(self) -> int:
@@ -148,7 +156,7 @@ class Model:
             if i in self._skip_into:
                 src = self._skip_into[i]
                 pool = functools.partial(self._pool_skip, i=src, j=i)
-                z = z + _map_prefixes(layer_inputs[src], pool)[self._skip_ancestors[i]]
+                z = z + _map_prefixes(layer_inputs[src], pool)[self.plan.ancestors(src, i)]
             h = _map_prefixes(z, lambda t, p=layer.pool: layers.max_pool(t, p))
         return h.reshape(h.shape[0], batch, -1)[self.plan.config_rows]
 

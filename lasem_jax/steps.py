@@ -1,4 +1,4 @@
-"""Pure training and evaluation steps: LASEM's fused E/M step, the static step, one epoch as a scan."""
+"""Pure training and evaluation steps: LASEM's fused E/M step, the static step, epoch scans."""
 
 from __future__ import annotations
 
@@ -76,12 +76,11 @@ def make_prior(model: Model, hp: StepConfig) -> em.Prior:
 
 def init_state(model: Model, hp: StepConfig, params: dict, rng: Array, lr: float) -> TrainState:
     """A fresh optimiser and prior for a new task."""
-    return TrainState(
-        params,
-        make_optimizer(lr).init(params),
-        make_prior(model, hp).init(model.num_configs),
-        rng,
-    )
+    if hp.method == "lasem":
+        prior = make_prior(model, hp).init(model.num_configs)
+    else:
+        prior = em.PriorState(jnp.zeros((1,), jnp.float32), jnp.zeros((), jnp.int32))
+    return TrainState(params, make_optimizer(lr).init(params), prior, rng)
 
 
 def _apply_grads(state: TrainState, grads: dict, rng: Array, prior: em.PriorState) -> TrainState:
@@ -101,7 +100,9 @@ def _m_objective(model: Model, params: dict, feats: Array, weights: Array, y: Ar
     return em.m_step_loss(weights, nll) + reg, nll
 
 
-def lasem_step(model: Model, hp: StepConfig, state: TrainState, x: Array, y: Array):
+def lasem_step(
+    model: Model, hp: StepConfig, state: TrainState, x: Array, y: Array
+) -> tuple[TrainState, tuple[Array, Array]]:
     """One minibatch of LASEM: E-step (no dropout), `num_m_steps` M-steps, prior update.
 
     Args:
@@ -151,8 +152,14 @@ def lasem_step(model: Model, hp: StepConfig, state: TrainState, x: Array, y: Arr
     return new, (losses[-1], post)
 
 
-def static_step(model: Model, state: TrainState, x: Array, y: Array, config: Array):
-    """One minibatch of a single network with configuration `config` `[L]` bool (traced)."""
+def static_step(
+    model: Model, state: TrainState, x: Array, y: Array, config: Array
+) -> tuple[TrainState, Array]:
+    """One minibatch of a single network with configuration `config` `[L]` bool (traced).
+
+    Returns:
+      `(new_state, loss)`.
+    """
     rng, drop = jax.random.split(state.rng)
 
     def objective(params: dict) -> Array:
@@ -179,7 +186,8 @@ def train_epoch(
       config: `[L]` bool configuration for `static` (ignored by `lasem`).
 
     Returns:
-      The new state and `{"loss": mean loss, "posterior": [C] mean posterior}`.
+      The new state and `{"loss": mean loss, "posterior": [C] mean posterior}` (for `static`,
+      `posterior` is a placeholder `[1]`).
     """
     num_batches = x.shape[0] // hp.batch_size
     rng, perm_key = jax.random.split(state.rng)
@@ -192,7 +200,7 @@ def train_epoch(
             st, (loss, post) = lasem_step(model, hp, st, x[idx], y[idx])
         else:
             st, loss = static_step(model, st, x[idx], y[idx], config)
-            post = jnp.zeros((model.num_configs,), jnp.float32)
+            post = st.prior.stats
         return st, (loss, post)
 
     state, (losses, posts) = jax.lax.scan(body, state, order.reshape(num_batches, hp.batch_size))
