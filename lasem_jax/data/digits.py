@@ -138,9 +138,10 @@ def make_digits_tasks(
 ) -> list[Task]:
     """Builds the digits lifelong scenario (design in the module docstring).
 
-    Each digit class (about 180 images) is split once into ``round(n * val_fraction)``
-    validation, ``round(n * test_fraction)`` test and the remaining training images; a task
-    takes all images of its classes.
+    Each digit class is first cut to the size of the smallest class (174 images, so every task
+    has the same split sizes and one compiled training step serves all tasks), then split once
+    into ``round(n * val_fraction)`` validation, ``round(n * test_fraction)`` test and the
+    remaining training images; a task takes all images of its classes.
 
     Args:
         seed: Seed of ``np.random.default_rng``; the same seed gives identical arrays.
@@ -167,9 +168,9 @@ def make_digits_tasks(
     images, targets = _raw_digits()
 
     class_splits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    n = int(np.bincount(targets, minlength=NUM_DIGIT_CLASSES).min())
     for digit in range(NUM_DIGIT_CLASSES):
-        indices = rng.permutation(np.flatnonzero(targets == digit))
-        n = len(indices)
+        indices = rng.permutation(np.flatnonzero(targets == digit))[:n]
         n_val, n_test = round(n * val_fraction), round(n * test_fraction)
         n_train = n - n_val - n_test
         if min(n_train, n_val, n_test) < 1:
