@@ -1,0 +1,51 @@
+"""The embedded default: LASEM with HPS on 5 digit tasks (scikit-learn's digits, no download).
+
+python -m launch.train --workdir=/tmp/lasem_digits
+python -m launch.train --config=configs/default.py --config.learner=dfcnn --workdir=/tmp/x
+
+Every other config file starts from this one and overrides fields.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """Returns the default configuration."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.method = "lasem"  # lasem | static | single_task
+    c.learner = "hps"  # hps | tf | dfcnn
+    c.static_config = "all"  # static only: all, none, top<k>, bottom<k>, alternating, "0101"
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "digits"  # digits (embedded); paper datasets come with the data issue
+    c.data.num_tasks = 5
+    c.data.classes_per_task = 3
+
+    c.model = ml_collections.ConfigDict()
+    c.model.arch = "cifar100_4"  # 4 conv layers, pools after layers 2 and 4 (8x8 -> 2x2)
+    c.model.width = 0.5  # channel multiplier (16/16/32/32 here)
+    c.model.fc_hidden = ml_collections.FieldReference(None, field_type=tuple)
+    c.model.partition = ml_collections.FieldReference(None, field_type=tuple)
+    c.model.he_init = False
+    c.model.tf_ortho_weight = 0.1  # spec 2.3, test_type 0
+    c.model.dfcnn_kb_l2 = 1e-7  # spec 2.4
+    c.model.dfcnn_ts_l2 = 1e-7
+
+    c.em = ml_collections.ConfigDict()
+    c.em.likelihood = "product"  # product (Eq. 2) | mean (Appendix D, reference code)
+    c.em.prior = "laplace"  # laplace (Eq. 1) | running_mean (reference default) | fixed
+    c.em.prior_init_count = 1.0
+    c.em.fixed_config = "top1"  # fixed prior only
+    c.em.fixed_prob = 0.9
+    c.em.num_m_steps = 1
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.lr = 1e-3  # RMSProp as TF1 (spec 4); lr = lr / (1 + global_epoch * lr_decay)
+    c.optim.lr_decay = 0.0
+
+    c.train = ml_collections.ConfigDict()
+    c.train.epochs_per_task = 30
+    c.train.batch_size = 10
+    c.train.eval_chunk = 256  # evaluation batch size (memory only)
+    return c

@@ -1,0 +1,63 @@
+"""Runs one lifelong experiment from a config file and writes results to the workdir.
+
+python -m launch.train --workdir=/tmp/lasem_digits
+python -m launch.train --config=configs/default.py --config.method=static \
+    --config.static_config=all --workdir=/tmp/static_all
+"""
+
+import json
+import os
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from lasem_jax import trainer
+from lasem_jax.data import make_tasks
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", "configs/default.py", "Experiment config file.", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where results.json and metrics.jsonl go.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def _progress(record: dict) -> None:
+    """Logs one line per epoch: task, epoch, accuracy, top configuration and its prior."""
+    prior = f" p={record['top_prior']:.3f}" if "top_prior" in record else ""
+    logging.info(
+        "task %d epoch %3d | loss %.4f | val %.3f test %.3f | config %s%s",
+        record["task"],
+        record["epoch"],
+        record["loss"],
+        record["val"][-1],
+        record["test"][-1],
+        record["config"],
+        prior,
+    )
+
+
+def main(argv: list[str]) -> None:
+    """Builds the tasks, trains, and writes `<workdir>/results.json`."""
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    config = _CONFIG.value
+    logging.info("JAX devices: %s", jax.devices())
+    logging.info("Config:\n%s", config)
+    try:
+        tasks = make_tasks(config.data, seed=config.seed)
+        logging.info("Tasks: %s", [t.name for t in tasks])
+        results = trainer.train_lifelong(tasks, config, workdir=_WORKDIR.value, on_epoch=_progress)
+    except ValueError as e:
+        raise SystemExit(f"Error: {e}") from e
+    summary = {
+        k: results[k]
+        for k in ("mean_peak_accuracy", "mean_final_accuracy", "chosen_configs", "train_seconds")
+    }
+    logging.info("Done: %s", json.dumps(summary))
+    print(f"Results: {os.path.join(_WORKDIR.value, 'results.json')}")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    app.run(main)
