@@ -1,4 +1,4 @@
-"""The lifelong training loop: tasks one after another, an epoch per jitted scan, metrics, results."""
+"""The lifelong training loop: tasks in order, one jitted scan per epoch, metrics, results."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import logging
 
 from lasem_jax import consolidate, em, metrics, results_io, search_space, steps
 from lasem_jax.learners import get_learner
