@@ -1,0 +1,21 @@
+r"""CIFAR-100, 10 tasks: static transfer.
+
+10 disjoint ten-way tasks, 4% of the training data, 4 conv layers.
+A static transfer configuration, by default all layers transfer.
+
+python -m launch.train --config=configs/cifar100_10_static.py \
+    --workdir=/tmp/lasem/cifar100_10_static
+
+Base learner HPS; add --config.learner=tf or --config.learner=dfcnn for the others.
+Smoke test (2 epochs per task, width 1/8): --config=configs/cifar100_10_static.py:tiny
+
+Other configurations: --config.static_config=top2 (also top<k>, bottom<k>, alternating,
+alternating_even, none, or a bit string such as 0101, input-side layer first).
+"""
+
+from configs import paper
+
+
+def get_config(arg: str | None = None):
+    """Returns the config; `arg="tiny"` shrinks the run for smoke tests."""
+    return paper.get_paper_config("cifar100_10", "static", arg)

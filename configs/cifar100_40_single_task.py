@@ -1,0 +1,18 @@
+r"""CIFAR-100, 40 tasks: single-task learning.
+
+40 ten-way tasks from overlapping class lists, 4% of the data, 4 conv layers.
+Single-task learning: no layer transfers.
+
+python -m launch.train --config=configs/cifar100_40_single_task.py \
+    --workdir=/tmp/lasem/cifar100_40_single_task
+
+Base learner HPS; add --config.learner=tf or --config.learner=dfcnn for the others.
+Smoke test (2 epochs per task, width 1/8): --config=configs/cifar100_40_single_task.py:tiny
+"""
+
+from configs import paper
+
+
+def get_config(arg: str | None = None):
+    """Returns the config; `arg="tiny"` shrinks the run for smoke tests."""
+    return paper.get_paper_config("cifar100_40", "single_task", arg)
