@@ -11,6 +11,8 @@ from lasem_jax.search_space import (
     named_config,
     validate_partition,
 )
+from lasem_jax.task import Task, validate_tasks
+from lasem_jax.trainer import train_lifelong
 
 __all__ = [
     "ARCHITECTURES",
@@ -19,6 +21,7 @@ __all__ = [
     "ConvLayer",
     "Learner",
     "Model",
+    "Task",
     "build_model",
     "config_index",
     "config_to_string",
@@ -28,5 +31,7 @@ __all__ = [
     "get_architecture",
     "get_learner",
     "named_config",
+    "train_lifelong",
     "validate_partition",
+    "validate_tasks",
 ]

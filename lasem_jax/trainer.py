@@ -145,6 +145,7 @@ def train_lifelong(
                 prior = np.exp(np.asarray(steps.make_prior(model, hp).log_prob(state.prior)))
                 task_priors.append(prior.tolist())
                 record["top_prior"] = float(prior.max())
+                record["top_posterior"] = float(out["posterior"][int(np.argmax(prior))])
             for split in ("val", "test"):
                 record[split] = [
                     float(

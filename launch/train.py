@@ -24,7 +24,9 @@ flags.mark_flags_as_required(["workdir"])
 
 def _progress(record: dict) -> None:
     """Logs one line per epoch: task, epoch, accuracy, top configuration and its prior."""
-    prior = f" p={record['top_prior']:.3f}" if "top_prior" in record else ""
+    prior = ""
+    if "top_prior" in record:
+        prior = f" prior {record['top_prior']:.3f} posterior {record['top_posterior']:.3f}"
     logging.info(
         "task %d epoch %3d | loss %.4f | val %.3f test %.3f | config %s%s",
         record["task"],
