@@ -48,8 +48,8 @@ class Model:
         groups = search_space.validate_partition(arch.num_layers, partition)
         self.partition = None if partition is None else tuple(tuple(g) for g in groups)
         self._skip_into = {j: i for i, j in arch.skips}
-        for layer in range(arch.num_layers):  # Fail early on undefined learner sizes.
-            self.learner.init_shared(jax.random.PRNGKey(0), arch.layers[layer], 1)
+        for layer in arch.layers:  # Fail early on sizes the learner does not define.
+            self.learner.init_shared(np.random.default_rng(0), layer, 1)
 
     def _key(self) -> tuple:
         return (self.arch, self.learner, self.num_classes, self.partition)
@@ -82,27 +82,25 @@ class Model:
         return self.configs.shape[0]
 
     def init_shared(self, rng: Array) -> Params:
-        """Fresh shared parameters `{"layer_i": ...}` of every layer."""
-        keys = jax.random.split(rng, self.num_layers)
+        """Fresh shared parameters `{"layer_i": ...}` of every layer, drawn from the key `rng`."""
+        gen = layers.generator(rng)
         return {
-            f"layer_{i}": self.learner.init_shared(keys[i], layer, self.arch.in_channels(i))
+            f"layer_{i}": self.learner.init_shared(gen, layer, self.arch.in_channels(i))
             for i, layer in enumerate(self.arch.layers)
         }
 
     def init_task(self, rng: Array) -> Params:
         """Fresh task-specific parameters: plain convs, learner mappings and the FC head."""
-        conv_key, map_key, head_key = jax.random.split(rng, 3)
-        conv_keys = jax.random.split(conv_key, self.num_layers)
-        map_keys = jax.random.split(map_key, self.num_layers)
+        gen = layers.generator(rng)
         conv, maps = {}, {}
         for i, layer in enumerate(self.arch.layers):
             c_in = self.arch.in_channels(i)
             conv[f"layer_{i}"] = layers.init_conv(
-                conv_keys[i], layer.kernel, c_in, layer.channels, he=self.learner.he_init
+                gen, layer.kernel, c_in, layer.channels, he=self.learner.he_init
             )
-            maps[f"layer_{i}"] = self.learner.init_map(map_keys[i], layer, c_in)
+            maps[f"layer_{i}"] = self.learner.init_map(gen, layer, c_in)
         head = layers.init_head(
-            head_key,
+            gen,
             self.arch.feature_dim,
             self.arch.fc_hidden,
             self.num_classes,

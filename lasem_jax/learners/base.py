@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lasem_jax.architectures import ConvLayer
 
@@ -29,11 +30,13 @@ class Learner:
     name: ClassVar[str] = ""
     he_init: bool = False
 
-    def init_shared(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+    def init_shared(
+        self, rng: np.random.Generator, layer: ConvLayer, c_in: int
+    ) -> dict[str, Array]:
         """Shared (transferred) parameters of one layer."""
         raise NotImplementedError
 
-    def init_map(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+    def init_map(self, rng: np.random.Generator, layer: ConvLayer, c_in: int) -> dict[str, Array]:
         """Task-specific mapping parameters of one layer's transfer path (may be empty)."""
         raise NotImplementedError
 

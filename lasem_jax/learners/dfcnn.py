@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lasem_jax import layers
 from lasem_jax.architectures import ConvLayer
@@ -46,12 +46,14 @@ class DFCNN(Learner):
     kb_l2: float = 1e-7
     ts_l2: float = 1e-7
 
-    def init_shared(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+    def init_shared(
+        self, rng: np.random.Generator, layer: ConvLayer, c_in: int
+    ) -> dict[str, Array]:
         """Knowledge base `[1, h_kb, h_kb, c_kb]`, Glorot uniform."""
         h_kb, c_kb, _, _ = _sizes(layer)
-        return {"kb": layers.glorot_uniform(key, (1, h_kb, h_kb, c_kb))}
+        return {"kb": layers.glorot_uniform(rng, (1, h_kb, h_kb, c_kb))}
 
-    def init_map(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+    def init_map(self, rng: np.random.Generator, layer: ConvLayer, c_in: int) -> dict[str, Array]:
         """Deconv filter `[h_ts,h_ts,c_ts,c_kb]`, its bias `[1,1,1,c_ts]`, tensor, conv bias."""
         _, c_kb, h_ts, c_ts = _sizes(layer)
         shapes = {
@@ -60,10 +62,7 @@ class DFCNN(Learner):
             "tensor": (c_ts, c_in, layer.channels),
             "b": (layer.channels,),
         }
-        keys = jax.random.split(key, len(shapes))
-        return {
-            n: layers.glorot_uniform(kk, s) for kk, (n, s) in zip(keys, shapes.items(), strict=True)
-        }
+        return {n: layers.glorot_uniform(rng, s) for n, s in shapes.items()}
 
     def transfer_kernel(
         self, shared: dict[str, Array], tmap: dict[str, Array], layer: ConvLayer

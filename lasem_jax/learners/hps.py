@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from lasem_jax import layers
 from lasem_jax.architectures import ConvLayer
 from lasem_jax.learners.base import Array, Learner
@@ -15,13 +17,15 @@ class HPS(Learner):
 
     name = "hps"
 
-    def init_shared(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+    def init_shared(
+        self, rng: np.random.Generator, layer: ConvLayer, c_in: int
+    ) -> dict[str, Array]:
         """Shared kernel `[k, k, c_in, c_out]` (trunc-normal 0.05) and bias `[c_out]` (0.2)."""
-        return layers.init_conv(key, layer.kernel, c_in, layer.channels, he=self.he_init)
+        return layers.init_conv(rng, layer.kernel, c_in, layer.channels, he=self.he_init)
 
-    def init_map(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+    def init_map(self, rng: np.random.Generator, layer: ConvLayer, c_in: int) -> dict[str, Array]:
         """HPS has no task-specific mapping."""
-        del key, layer, c_in
+        del rng, layer, c_in
         return {}
 
     def transfer_kernel(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lasem_jax import layers
 from lasem_jax.architectures import ConvLayer
@@ -30,20 +30,19 @@ class TensorFactorization(Learner):
     name = "tf"
     ortho_weight: float = 0.1
 
-    def init_shared(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+    def init_shared(
+        self, rng: np.random.Generator, layer: ConvLayer, c_in: int
+    ) -> dict[str, Array]:
         """Core `[k, k, c_in, c_out]`, Glorot uniform."""
         shape = (layer.kernel, layer.kernel, c_in, layer.channels)
-        return {"core": layers.glorot_uniform(key, shape)}
+        return {"core": layers.glorot_uniform(rng, shape)}
 
-    def init_map(self, key: Array, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+    def init_map(self, rng: np.random.Generator, layer: ConvLayer, c_in: int) -> dict[str, Array]:
         """Square factors U1, U2 `[k,k]`, U3 `[c_in,c_in]`, U4 `[c_out,c_out]`, bias `[c_out]`."""
         k, c_out = layer.kernel, layer.channels
         shapes = {"u1": (k, k), "u2": (k, k), "u3": (c_in, c_in), "u4": (c_out, c_out)}
         shapes["b"] = (c_out,)
-        keys = jax.random.split(key, len(shapes))
-        return {
-            n: layers.glorot_uniform(kk, s) for kk, (n, s) in zip(keys, shapes.items(), strict=True)
-        }
+        return {n: layers.glorot_uniform(rng, s) for n, s in shapes.items()}
 
     def transfer_kernel(
         self, shared: dict[str, Array], tmap: dict[str, Array], layer: ConvLayer
