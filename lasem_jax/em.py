@@ -164,5 +164,7 @@ def fixed_probs(num_configs: int, index: int, p: float) -> jax.Array:
     """`[C]` with `p` at `index` and `(1 - p) / (C - 1)` elsewhere (spec 1.10)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"Fixed probability must be in [0, 1], got {p}.")
+    if not 0 <= index < num_configs:
+        raise ValueError(f"Fixed configuration index {index} is outside 0..{num_configs - 1}.")
     rest = (1.0 - p) / max(num_configs - 1, 1)
     return jnp.full((num_configs,), rest, jnp.float32).at[index].set(p)

@@ -120,7 +120,7 @@ def named_config(name: str, num_layers: int) -> np.ndarray:
     match = _NAMED.match(name)
     if match:
         side, k = match.group(1), int(match.group(2))
-        if not 1 <= k <= num_layers:
+        if not 1 <= k <= num_layers or match.group(2) != str(k):
             raise ValueError(
                 f"Configuration {name!r}: k={k} is out of range for {num_layers} layers; "
                 f"use {side}1 .. {side}{num_layers}."
@@ -141,6 +141,11 @@ def named_config(name: str, num_layers: int) -> np.ndarray:
 
 def config_index(configs: np.ndarray, config: np.ndarray) -> int:
     """Returns the row of `configs` `[C, L]` equal to `config` `[L]`; ValueError if absent."""
+    if np.shape(config) != configs.shape[1:]:
+        raise ValueError(
+            f"Configuration has {np.size(config)} entries but the network has "
+            f"{configs.shape[1]} layers; give one entry per layer."
+        )
     matches = np.flatnonzero((configs == np.asarray(config, dtype=bool)[None]).all(axis=1))
     if matches.size == 0:
         bits = "".join("1" if b else "0" for b in config)
