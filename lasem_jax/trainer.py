@@ -121,17 +121,21 @@ def train_lifelong(
     shared = models[0].init_shared(init_key)
     alive = np.zeros(num_layers, bool)
     stored, chosen, records, prior_history = [], [], [], []
-    chunk = functools.partial(jitted_accuracy, chunk=int(config.train.eval_chunk))
+    finished: list[tuple] = []  # (model, frozen task params, config, device splits) per task
+    accuracy = functools.partial(jitted_accuracy, chunk=int(config.train.eval_chunk))
     global_epoch, start = 0, time.time()
-    if workdir:
+    metrics_path = os.path.join(workdir, "metrics.jsonl") if workdir else None
+    if metrics_path:
         os.makedirs(workdir, exist_ok=True)
+        open(metrics_path, "w").close()  # A new run starts a new metrics file.
+    run_cfg = jnp.asarray(static_cfg if static_cfg is not None else np.ones(num_layers, bool))
     for t, (task, model) in enumerate(zip(tasks, models, strict=True)):
         rng, dead_key, task_key, run_key = jax.random.split(rng, 4)
         shared = consolidate.refresh_dead_layers(model, shared, alive, dead_key)
         params = {"shared": shared, "task": model.init_task(task_key)}
         state = steps.init_state(model, hp, params, run_key, config.optim.lr)
         x, y = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
-        run_cfg = jnp.asarray(static_cfg if static_cfg is not None else np.ones(num_layers, bool))
+        splits = _device_splits(task)
         task_priors = []
         for epoch in range(1, config.train.epochs_per_task + 1):
             lr = config.optim.lr / (1.0 + global_epoch * config.optim.lr_decay)
@@ -146,28 +150,25 @@ def train_lifelong(
                 task_priors.append(prior.tolist())
                 record["top_prior"] = float(prior.max())
                 record["top_posterior"] = float(out["posterior"][int(np.argmax(prior))])
+            seen = [*finished, (model, state.params["task"], jnp.asarray(current), splits)]
             for split in ("val", "test"):
                 record[split] = [
                     float(
-                        chunk(
-                            models[k],
-                            {"shared": state.params["shared"], "task": p},
-                            cfg,
-                            *_split(tasks[k], split),
-                        )
+                        accuracy(m, {"shared": state.params["shared"], "task": p}, c, *data[split])
                     )
-                    for k, (p, cfg) in enumerate(zip(stored, chosen, strict=True))
-                ] + [float(chunk(model, state.params, jnp.asarray(current), *_split(task, split)))]
+                    for m, p, c, data in seen
+                ]
             records.append(record)
-            if workdir:
-                results_io.append_jsonl(os.path.join(workdir, "metrics.jsonl"), record)
+            if metrics_path:
+                results_io.append_jsonl(metrics_path, record)
             if on_epoch:
                 on_epoch(record)
         shared, frozen, alive = consolidate.consolidate(
             params["shared"], state.params["shared"], state.params["task"], current, alive
         )
+        finished.append((model, frozen, jnp.asarray(current), splits))
         stored.append(frozen)
-        chosen.append(jnp.asarray(current))
+        chosen.append(current)
         prior_history.append(task_priors)
     results = _results(config, tasks, records, chosen, prior_history, shared, stored)
     results["train_seconds"] = time.time() - start
@@ -176,9 +177,12 @@ def train_lifelong(
     return results
 
 
-def _split(task: Task, split: str) -> tuple[jax.Array, jax.Array]:
-    x, y = (task.x_val, task.y_val) if split == "val" else (task.x_test, task.y_test)
-    return jnp.asarray(x), jnp.asarray(y)
+def _device_splits(task: Task) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """The task's validation and test sets on the device, uploaded once per task."""
+    return {
+        "val": (jnp.asarray(task.x_val), jnp.asarray(task.y_val)),
+        "test": (jnp.asarray(task.x_test), jnp.asarray(task.y_test)),
+    }
 
 
 def _current_config(
@@ -195,7 +199,7 @@ def _results(
     config: ml_collections.ConfigDict,
     tasks: Sequence[Task],
     records: list[dict],
-    chosen: list[jax.Array],
+    chosen: list[np.ndarray],
     prior_history: list[list],
     shared: dict,
     stored: list[dict],
