@@ -9,7 +9,7 @@ import math
 import os
 import pathlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -95,7 +95,16 @@ def write_json_atomic(path: PathLike, obj: Any) -> None:
         path: Target file.
         obj: Anything ``to_jsonable`` accepts.
     """
-    text = _dumps(obj, indent=2) + "\n"
+    _write_text_atomic(path, _dumps(obj, indent=2) + "\n")
+
+
+def write_jsonl_atomic(path: PathLike, records: Sequence[Mapping[str, Any]]) -> None:
+    """Replaces ``path`` atomically by one JSON line per record (e.g. when a run resumes)."""
+    _write_text_atomic(path, "".join(_dumps(r, separators=(",", ":")) + "\n" for r in records))
+
+
+def _write_text_atomic(path: PathLike, text: str) -> None:
+    """Writes ``text`` to a temporary file beside ``path``, fsyncs it and renames it over."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)

@@ -186,8 +186,8 @@ def train_epoch(
       config: `[L]` bool configuration for `static` (ignored by `lasem`).
 
     Returns:
-      The new state and `{"loss": mean loss, "posterior": [C] mean posterior}` (for `static`,
-      `posterior` is a placeholder `[1]`).
+      The new state and `{"losses": [floor(N/B)] per-minibatch losses, "posterior": [C] mean
+      posterior}` (for `static`, `posterior` is a placeholder `[1]`).
     """
     num_batches = x.shape[0] // hp.batch_size
     rng, perm_key = jax.random.split(state.rng)
@@ -204,7 +204,7 @@ def train_epoch(
         return st, (loss, post)
 
     state, (losses, posts) = jax.lax.scan(body, state, order.reshape(num_batches, hp.batch_size))
-    return state, {"loss": losses.mean(), "posterior": posts.mean(axis=0)}
+    return state, {"losses": losses, "posterior": posts.mean(axis=0)}
 
 
 def accuracy(model: Model, params: dict, config: Array, x: Array, y: Array, *, chunk: int) -> Array:

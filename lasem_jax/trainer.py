@@ -12,8 +12,18 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
-from lasem_jax import consolidate, em, metrics, results_io, search_space, steps
+from lasem_jax import (
+    checkpoint,
+    consolidate,
+    em,
+    metrics,
+    results_io,
+    run_state,
+    search_space,
+    steps,
+)
 from lasem_jax.learners import get_learner
 from lasem_jax.model import Model, build_model
 from lasem_jax.task import Task, validate_tasks
@@ -92,6 +102,7 @@ def train_lifelong(
     *,
     workdir: str | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    restart: bool = False,
 ) -> dict[str, Any]:
     """Trains `config.method` on `tasks` in order and returns the results.
 
@@ -100,15 +111,25 @@ def train_lifelong(
     then validation and test accuracy of every task seen so far (the current task with the
     configuration of highest prior). End of task: consolidation (`consolidate.consolidate`).
 
+    With a `workdir`, checkpoints go to `workdir/checkpoints` after every
+    `config.train.checkpoint_every_epochs` epochs and at the end of every task, and a call with
+    the same workdir resumes from the newest complete one (the same results as a run that never
+    stopped); `restart=True` discards them and starts over.
+
     Args:
       tasks: the task sequence (`Task` objects, validated here).
       config: the run's `ConfigDict` (see `configs/default.py`).
-      workdir: if given, per-epoch records are appended to `workdir/metrics.jsonl` and the
-        results are written atomically to `workdir/results.json`.
+      workdir: if given, per-epoch records go to `workdir/metrics.jsonl`, checkpoints to
+        `workdir/checkpoints` and the results, atomically, to `workdir/results.json`.
       on_epoch: optional callback receiving each epoch's record (for progress display).
+      restart: ignore and delete existing checkpoints in `workdir`.
 
     Returns:
       The results dict (fields documented in the README).
+
+    Raises:
+      ValueError: invalid tasks or config, or a checkpoint of a different config in `workdir`.
+      FloatingPointError: a non-finite training loss (the last checkpoint stays intact).
     """
     validate_tasks(tasks)
     models = [make_model(config, task) for task in tasks]
@@ -116,65 +137,142 @@ def train_lifelong(
     validate_config(config, num_layers)
     hp = step_config(config)
     static_cfg = _static_config(config, num_layers) if hp.method == "static" else None
-    rng = jax.random.PRNGKey(config.seed)
-    rng, init_key = jax.random.split(rng)
-    shared = models[0].init_shared(init_key)
-    alive = np.zeros(num_layers, bool)
-    stored, chosen, records, prior_history = [], [], [], []
-    finished: list[tuple] = []  # (model, frozen task params, config, device splits) per task
-    accuracy = functools.partial(jitted_accuracy, chunk=int(config.train.eval_chunk))
-    global_epoch, start = 0, time.time()
-    metrics_path = os.path.join(workdir, "metrics.jsonl") if workdir else None
-    if metrics_path:
+    config_json = results_io.to_jsonable(config)
+    store = None
+    if workdir:
         os.makedirs(workdir, exist_ok=True)
-        open(metrics_path, "w").close()  # A new run starts a new metrics file.
+        store = checkpoint.CheckpointStore(
+            os.path.join(workdir, "checkpoints"), keep=int(config.train.keep_checkpoints)
+        )
+        if restart:
+            store.clear()
+    run = _resume(store, models, hp, config_json) if store else None
+    if run is None:
+        key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
+        shared = models[0].init_shared(init_key)
+        run = run_state.Run(key, shared, [], [], [False] * num_layers)
+    metrics_path = os.path.join(workdir, "metrics.jsonl") if workdir else None
+    if metrics_path:  # Exactly the records of the run so far: no duplicates after a resume.
+        results_io.write_jsonl_atomic(metrics_path, run.records)
+    accuracy = functools.partial(jitted_accuracy, chunk=int(config.train.eval_chunk))
     run_cfg = jnp.asarray(static_cfg if static_cfg is not None else np.ones(num_layers, bool))
-    for t, (task, model) in enumerate(zip(tasks, models, strict=True)):
-        rng, dead_key, task_key, run_key = jax.random.split(rng, 4)
-        shared = consolidate.refresh_dead_layers(model, shared, alive, dead_key)
-        params = {"shared": shared, "task": model.init_task(task_key)}
-        state = steps.init_state(model, hp, params, run_key, config.optim.lr)
+    every = int(config.train.checkpoint_every_epochs)
+    epochs = int(config.train.epochs_per_task)
+    start = time.time()
+    while run.task < len(tasks):
+        t, task, model = run.task, tasks[run.task], models[run.task]
+        if run.state is None:
+            run.rng, dead_key, task_key, run_key = jax.random.split(run.rng, 4)
+            run.shared = consolidate.refresh_dead_layers(
+                model, run.shared, run_state.as_bool(run.alive), dead_key
+            )
+            params = {"shared": run.shared, "task": model.init_task(task_key)}
+            run.state = steps.init_state(model, hp, params, run_key, config.optim.lr)
+            run.prior_history.append([])
         x, y = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
+        seen = [
+            (models[k], run.finished[k], jnp.asarray(run.chosen[k]), _device_splits(tasks[k]))
+            for k in range(t)
+        ]
         splits = _device_splits(task)
-        task_priors = []
-        for epoch in range(1, config.train.epochs_per_task + 1):
-            lr = config.optim.lr / (1.0 + global_epoch * config.optim.lr_decay)
-            state, out = jitted_train_epoch(model, hp, state, x, y, lr, run_cfg)
-            global_epoch += 1
-            current = _current_config(model, hp, state, static_cfg)
-            record = {"task": t, "epoch": epoch, "global_epoch": global_epoch, "lr": lr}
-            record["loss"] = float(out["loss"])
-            record["config"] = search_space.config_to_string(current)
-            if hp.method == "lasem":
-                prior = np.exp(np.asarray(steps.make_prior(model, hp).log_prob(state.prior)))
-                task_priors.append(prior.tolist())
-                record["top_prior"] = float(prior.max())
-                record["top_posterior"] = float(out["posterior"][int(np.argmax(prior))])
-            seen = [*finished, (model, state.params["task"], jnp.asarray(current), splits)]
+        while run.epoch < epochs:
+            lr = config.optim.lr / (1.0 + run.global_epoch * config.optim.lr_decay)
+            run.state, out = jitted_train_epoch(model, hp, run.state, x, y, lr, run_cfg)
+            run.epoch += 1
+            run.global_epoch += 1
+            _check_finite(out["losses"], t, run.epoch)
+            current = _current_config(model, hp, run.state, static_cfg)
+            record = _epoch_record(run, model, hp, out, current, lr)
+            live = [*seen, (model, run.state.params["task"], jnp.asarray(current), splits)]
+            shared_now = run.state.params["shared"]
             for split in ("val", "test"):
                 record[split] = [
-                    float(
-                        accuracy(m, {"shared": state.params["shared"], "task": p}, c, *data[split])
-                    )
-                    for m, p, c, data in seen
+                    float(accuracy(m, {"shared": shared_now, "task": p}, c, *data[split]))
+                    for m, p, c, data in live
                 ]
-            records.append(record)
+            run.records.append(record)
             if metrics_path:
                 results_io.append_jsonl(metrics_path, record)
+            if store and (run.epoch == epochs or (every > 0 and run.epoch % every == 0)):
+                elapsed = run.elapsed + time.time() - start
+                store.save(run.global_epoch, *run_state.to_checkpoint(run, config_json, elapsed))
             if on_epoch:
                 on_epoch(record)
+        current = _current_config(model, hp, run.state, static_cfg)
         shared, frozen, alive = consolidate.consolidate(
-            params["shared"], state.params["shared"], state.params["task"], current, alive
+            run.shared,
+            run.state.params["shared"],
+            run.state.params["task"],
+            current,
+            run_state.as_bool(run.alive),
         )
-        finished.append((model, frozen, jnp.asarray(current), splits))
-        stored.append(frozen)
-        chosen.append(current)
-        prior_history.append(task_priors)
-    results = _results(config, tasks, records, chosen, prior_history, shared, stored)
-    results["train_seconds"] = time.time() - start
+        run.shared, run.alive = shared, alive.tolist()
+        run.finished.append(frozen)
+        run.chosen.append(current.tolist())
+        run.task, run.epoch, run.state = run.task + 1, 0, None
+    results = _results(config, tasks, run)
+    results["train_seconds"] = run.elapsed + time.time() - start
     if workdir:
         results_io.write_json_atomic(os.path.join(workdir, "results.json"), results)
     return results
+
+
+def _resume(
+    store: checkpoint.CheckpointStore,
+    models: list[Model],
+    hp: steps.StepConfig,
+    config_json: dict,
+) -> run_state.Run | None:
+    """The run saved in the newest readable checkpoint, or None."""
+    restored = store.restore_latest(lambda meta: run_state.checkpoint_target(models, hp, meta))
+    if restored is None:
+        return None
+    arrays, meta = restored
+    if meta["config"] != config_json:
+        raise ValueError(
+            f"{store.directory} holds checkpoints of a run with a different config; use "
+            "--restart (restart=True) to discard them, or another workdir."
+        )
+    run = run_state.from_checkpoint(arrays, meta)
+    logging.info(
+        "Resuming from checkpoint: task %d, epoch %d (global epoch %d).",
+        run.task,
+        run.epoch,
+        run.global_epoch,
+    )
+    return run
+
+
+def _check_finite(losses: jax.Array, task: int, epoch: int) -> None:
+    """Raises FloatingPointError naming the first minibatch with a non-finite loss."""
+    losses = np.asarray(losses)
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        raise FloatingPointError(
+            f"Non-finite training loss at task {task}, epoch {epoch}, step {int(bad[0])} "
+            f"(loss {losses[bad[0]]}); the last checkpoint is kept. Lower config.optim.lr "
+            "or check the task's data."
+        )
+
+
+def _epoch_record(
+    run: run_state.Run,
+    model: Model,
+    hp: steps.StepConfig,
+    out: dict,
+    current: np.ndarray,
+    lr: float,
+) -> dict[str, Any]:
+    """The metrics record of the epoch just trained (accuracies are added by the caller)."""
+    record = {"task": run.task, "epoch": run.epoch, "global_epoch": run.global_epoch, "lr": lr}
+    record["loss"] = float(np.mean(out["losses"]))
+    record["config"] = search_space.config_to_string(current)
+    if hp.method == "lasem":
+        prior = np.exp(np.asarray(steps.make_prior(model, hp).log_prob(run.state.prior)))
+        run.prior_history[run.task].append(prior.tolist())
+        record["top_prior"] = float(prior.max())
+        record["top_posterior"] = float(out["posterior"][int(np.argmax(prior))])
+    return record
 
 
 def _device_splits(task: Task) -> dict[str, tuple[jax.Array, jax.Array]]:
@@ -196,16 +294,10 @@ def _current_config(
 
 
 def _results(
-    config: ml_collections.ConfigDict,
-    tasks: Sequence[Task],
-    records: list[dict],
-    chosen: list[np.ndarray],
-    prior_history: list[list],
-    shared: dict,
-    stored: list[dict],
+    config: ml_collections.ConfigDict, tasks: Sequence[Task], run: run_state.Run
 ) -> dict[str, Any]:
-    configs = [np.asarray(c, bool) for c in chosen]
-    summary = metrics.summarize(records, len(tasks))
+    configs = [run_state.as_bool(c) for c in run.chosen]
+    summary = metrics.summarize(run.records, len(tasks))
     return {
         "method": config.method,
         "learner": config.learner,
@@ -215,7 +307,7 @@ def _results(
         **summary,
         "chosen_configs": [c.astype(int).tolist() for c in configs],
         "transfer_fraction_per_layer": np.mean(configs, axis=0).tolist(),
-        "prior_history": prior_history,
-        "num_parameters": consolidate.live_parameter_count(shared, stored, configs),
+        "prior_history": run.prior_history,
+        "num_parameters": consolidate.live_parameter_count(run.shared, run.finished, configs),
         "config": results_io.to_jsonable(config),
     }

@@ -1,6 +1,7 @@
 """Runs one lifelong experiment from a config file and writes results to the workdir.
 
 python -m launch.train --workdir=/tmp/lasem_digits
+(the same command again resumes from the newest checkpoint in the workdir; --restart discards it)
 python -m launch.train --config=configs/default.py --config.method=static \
     --config.static_config=all --workdir=/tmp/static_all
 """
@@ -19,6 +20,7 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/default.py", "Experiment config file.", lock_config=True
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where results.json and metrics.jsonl go.")
+_RESTART = flags.DEFINE_bool("restart", False, "Discard checkpoints in --workdir and start over.")
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -49,8 +51,10 @@ def main(argv: list[str]) -> None:
     try:
         tasks = make_tasks(config.data, seed=config.seed)
         logging.info("Tasks: %s", [t.name for t in tasks])
-        results = trainer.train_lifelong(tasks, config, workdir=_WORKDIR.value, on_epoch=_progress)
-    except ValueError as e:
+        results = trainer.train_lifelong(
+            tasks, config, workdir=_WORKDIR.value, on_epoch=_progress, restart=_RESTART.value
+        )
+    except (ValueError, FloatingPointError) as e:
         raise SystemExit(f"Error: {e}") from e
     summary = {
         k: results[k]

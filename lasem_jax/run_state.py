@@ -1,0 +1,97 @@
+"""Everything a lifelong run carries between epochs, and its split into checkpoint arrays + JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+
+from lasem_jax import steps
+from lasem_jax.model import Model
+
+
+@dataclasses.dataclass
+class Run:
+    """The state of a lifelong run after some epoch.
+
+    Attributes:
+      rng: the key the next task's keys are split from.
+      shared: shared parameters at the start of the current task (the rollback point); between
+        tasks, the consolidated shared parameters.
+      finished: the stored parameters of each finished task.
+      chosen: each finished task's `[L]` configuration.
+      alive: `[L]`, whether some finished task transfers each layer.
+      task: index of the current task.
+      epoch: epochs done in the current task (0: not started, `state` is None).
+      global_epoch: epochs done in the whole run (drives the learning-rate decay).
+      records: one metrics record per epoch so far.
+      prior_history: per task, the prior after each of its epochs (LASEM).
+      elapsed: seconds spent training before this process.
+      state: the current task's train state, or None between tasks.
+    """
+
+    rng: jax.Array
+    shared: dict
+    finished: list[dict]
+    chosen: list[list[bool]]
+    alive: list[bool]
+    task: int = 0
+    epoch: int = 0
+    global_epoch: int = 0
+    records: list[dict] = dataclasses.field(default_factory=list)
+    prior_history: list[list] = dataclasses.field(default_factory=list)
+    elapsed: float = 0.0
+    state: steps.TrainState | None = None
+
+
+_META_FIELDS = ("chosen", "alive", "task", "epoch", "global_epoch", "records", "prior_history")
+
+
+def to_checkpoint(run: Run, config_json: dict, elapsed: float) -> tuple[dict, dict]:
+    """Splits a mid-task run into orbax arrays and JSON metadata.
+
+    Args:
+      run: a run whose current task has started (`run.state` is set).
+      config_json: the run's config as JSON, stored to refuse resuming another config.
+      elapsed: total seconds trained so far.
+
+    Returns:
+      `(arrays, meta)`.
+    """
+    arrays = {"rng": run.rng, "shared": run.shared, "finished": run.finished, "state": run.state}
+    meta = {name: getattr(run, name) for name in _META_FIELDS}
+    meta.update(elapsed=elapsed, config=config_json)
+    return arrays, meta
+
+
+def checkpoint_target(models: list[Model], hp: steps.StepConfig, meta: dict) -> dict:
+    """A pytree with the structure of a checkpoint's arrays (values are placeholders)."""
+    key = jax.random.PRNGKey(0)
+    model = models[meta["task"]]
+    params = {"shared": model.init_shared(key), "task": model.init_task(key)}
+    return {
+        "rng": key,
+        "shared": params["shared"],
+        "finished": [models[k].init_task(key) for k in range(meta["task"])],
+        "state": steps.init_state(model, hp, params, key, 0.0),
+    }
+
+
+def from_checkpoint(arrays: dict, meta: dict) -> Run:
+    """Rebuilds the run saved by `to_checkpoint`."""
+    fields = {name: meta[name] for name in _META_FIELDS}
+    return Run(
+        rng=arrays["rng"],
+        shared=arrays["shared"],
+        finished=list(arrays["finished"]),
+        state=arrays["state"],
+        elapsed=float(meta["elapsed"]),
+        **fields,
+    )
+
+
+def as_bool(values: Any) -> np.ndarray:
+    """A JSON list of bools (or an array) as a bool array."""
+    return np.asarray(values, dtype=bool)
