@@ -8,7 +8,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 from lasem_jax.data import make_digits_tasks
-from lasem_jax.data.digits import TRANSFORMS, describe_digits_design
+from lasem_jax.data.design import TRANSFORMS
+from lasem_jax.data.digits import describe_digits_design
 from lasem_jax.task import Task, validate_tasks
 
 _DIGITS = load_digits()

@@ -20,16 +20,14 @@ hflip (mirror left-right) and invert (``1 - x``). Noise is drawn for all three s
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import numpy as np
 
+from lasem_jax.data import design
 from lasem_jax.task import Task
 
-TRANSFORMS: tuple[str, ...] = ("identity", "rot90", "rot180", "rot270", "hflip", "invert")
 NUM_DIGIT_CLASSES = 10
-_NOISE_UNIT = 0.05
 _SPLITS = ("train", "val", "test")
 
 
@@ -44,52 +42,6 @@ def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
     images.setflags(write=False)
     targets.setflags(write=False)
     return images, targets
-
-
-def _check_design_args(num_tasks: int, classes_per_task: int) -> None:
-    if not 2 <= classes_per_task <= NUM_DIGIT_CLASSES:
-        raise ValueError(
-            f"classes_per_task must be in 2..{NUM_DIGIT_CLASSES}, got {classes_per_task}."
-        )
-    max_tasks = math.comb(NUM_DIGIT_CLASSES, classes_per_task)
-    if not 1 <= num_tasks <= max_tasks:
-        raise ValueError(
-            f"num_tasks must be in 1..{max_tasks} (the number of distinct "
-            f"{classes_per_task}-class sets of 10 digits), got {num_tasks}."
-        )
-
-
-def _task_name(index: int, classes: list[int], transform: str, mean: float, std: float) -> str:
-    noise = "no-noise" if mean == 0 and std == 0 else f"noise(m={mean:g},s={std:g})"
-    return f"digits t{index} classes=[{','.join(map(str, classes))}] {transform} {noise}"
-
-
-def _draw_design(
-    rng: np.random.Generator, num_tasks: int, classes_per_task: int
-) -> list[dict[str, Any]]:
-    seen: set[tuple[int, ...]] = set()
-    design = []
-    for index in range(num_tasks):
-        while True:
-            classes = [int(c) for c in rng.choice(NUM_DIGIT_CLASSES, classes_per_task, False)]
-            if tuple(sorted(classes)) not in seen:
-                break
-        seen.add(tuple(sorted(classes)))
-        transform = TRANSFORMS[int(rng.integers(len(TRANSFORMS)))]
-        m = int(rng.integers(-1, 2))
-        s = int(rng.integers(0, 3))
-        mean, std = round(_NOISE_UNIT * m, 10), round(_NOISE_UNIT * s, 10)
-        design.append(
-            {
-                "task": index,
-                "name": _task_name(index, classes, transform, mean, std),
-                "classes": classes,
-                "transform": transform,
-                "noise_mean": mean,
-                "noise_std": std,
-            }
-        )
-    return design
 
 
 def describe_digits_design(
@@ -111,21 +63,17 @@ def describe_digits_design(
         ValueError: If ``classes_per_task`` is outside 2..10 or ``num_tasks`` exceeds the number
             of distinct class sets.
     """
-    _check_design_args(num_tasks, classes_per_task)
-    return _draw_design(np.random.default_rng(seed), num_tasks, classes_per_task)
+    return _draw(np.random.default_rng(seed), num_tasks, classes_per_task)
 
 
-def _apply_transform(images: np.ndarray, transform: str) -> np.ndarray:
-    """Applies a named transformation to ``[N, H, W]`` images."""
-    if transform == "identity":
-        return images
-    if transform in ("rot90", "rot180", "rot270"):
-        return np.rot90(images, k=int(transform[3:]) // 90, axes=(1, 2))
-    if transform == "hflip":
-        return images[:, :, ::-1]
-    if transform == "invert":
-        return 1.0 - images
-    raise ValueError(f"unknown transform {transform!r}; expected one of {TRANSFORMS}.")
+def _draw(rng: np.random.Generator, num_tasks: int, classes_per_task: int) -> list[dict[str, Any]]:
+    return design.draw_design(
+        rng,
+        dataset="digits",
+        num_tasks=num_tasks,
+        classes_per_task=classes_per_task,
+        num_classes=NUM_DIGIT_CLASSES,
+    )
 
 
 def make_digits_tasks(
@@ -157,14 +105,13 @@ def make_digits_tasks(
     Raises:
         ValueError: For out-of-range arguments (including fractions that leave a split empty).
     """
-    _check_design_args(num_tasks, classes_per_task)
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError(
             "val_fraction and test_fraction must be in (0, 1) with val_fraction + test_fraction "
             f"< 1, got {val_fraction} and {test_fraction}."
         )
     rng = np.random.default_rng(seed)
-    design = _draw_design(rng, num_tasks, classes_per_task)
+    specs = _draw(rng, num_tasks, classes_per_task)
     images, targets = _raw_digits()
 
     class_splits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -183,7 +130,7 @@ def make_digits_tasks(
         )
 
     tasks = []
-    for spec in design:
+    for spec in specs:
         arrays: dict[str, np.ndarray] = {}
         for split_index, split in enumerate(_SPLITS):
             parts = [class_splits[digit][split_index] for digit in spec["classes"]]
@@ -193,12 +140,7 @@ def make_digits_tasks(
             )
             order = rng.permutation(len(index))
             index, labels = index[order], labels[order]
-            x = images[index].astype(np.float64)
-            if spec["noise_mean"] != 0 or spec["noise_std"] != 0:
-                x = x + rng.normal(spec["noise_mean"], spec["noise_std"], size=x.shape)
-                x = np.clip(x, 0.0, 1.0)
-            x = _apply_transform(x, spec["transform"])
-            arrays[f"x_{split}"] = np.ascontiguousarray(x[..., None], dtype=np.float32)
+            arrays[f"x_{split}"] = design.corrupt(images[index].astype(np.float64), spec, rng)
             arrays[f"y_{split}"] = labels
         tasks.append(Task(**arrays, name=spec["name"], num_classes=classes_per_task))
     return tasks
