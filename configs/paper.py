@@ -37,21 +37,41 @@ TINY_WIDTH = 0.125
 SCENARIOS: dict[str, dict[str, Any]] = {
     "cifar100_10": {
         # 10 disjoint tasks of 10 classes (`_cifar100_task_labels_10`, spec 5.1).
-        "data": {"name": "cifar100", "num_tasks": 10, "classes_per_task": 10, "data_percent": 4},
+        "data": {
+            "name": "cifar100",
+            "num_tasks": 10,
+            "classes_per_task": 10,
+            "data_percent": 4,
+            "data_dir": "",
+            "standardize": "per_split",
+        },
         "arch": "cifar100_4",
         "optim": {"lr": 1e-4, "lr_decay": 1.0 / 4000.0},
         "train": {"epochs_per_task": 2000, "batch_size": 10},
     },
     "cifar100_40": {
         # 40 tasks of 10 classes from overlapping class lists (`_cifar100_task_labels_40`).
-        "data": {"name": "cifar100", "num_tasks": 40, "classes_per_task": 10, "data_percent": 4},
+        "data": {
+            "name": "cifar100",
+            "num_tasks": 40,
+            "classes_per_task": 10,
+            "data_percent": 4,
+            "data_dir": "",
+            "standardize": "per_split",
+        },
         "arch": "cifar100_4",
         "optim": {"lr": 1e-4, "lr_decay": 1.0 / 4000.0},
         "train": {"epochs_per_task": 2000, "batch_size": 10},
     },
     "office_home": {
         # Product and RealWorld x 5 fixed groups of 13 classes, split 6:1:3 (spec 5.2).
-        "data": {"name": "office_home", "num_tasks": 10, "classes_per_task": 13, "manual_dir": ""},
+        "data": {
+            "name": "office_home",
+            "num_tasks": 10,
+            "classes_per_task": 13,
+            "manual_dir": "",
+            "cache_dir": "",
+        },
         "arch": "office_home_4",
         "optim": {"lr": 2e-5, "lr_decay": 1e-4},
         "train": {"epochs_per_task": 1000, "batch_size": 16},
@@ -65,6 +85,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "classes_per_task": 3,
             "data_percent": 25,
             "valid_ratio": 0.15,
+            "data_dir": "",
+            "design_file": "",
         },
         "arch": "stl10_6",
         "optim": {"lr": 1e-4, "lr_decay": 0.0},
@@ -78,6 +100,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "classes_per_task": 5,
             "data_percent": 10,
             "valid_ratio": 0.5,
+            "data_dir": "",
+            "design_file": "",
         },
         "arch": "stl10_9",
         "lasem_partition": STL10_9_GROUPS,
@@ -87,24 +111,24 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 
+# The `config.data` fields a scenario may set beyond the default schema, with their meaning.
+DATA_FIELDS = {
+    "data_percent": "percent of the training set sampled per task (CIFAR-100 4 -> 170 + 30)",
+    "valid_ratio": "fraction of the sampled images per class held out for validation (STL-10)",
+    "data_dir": "prepared tfds directory (array_record); empty: $TFDS_DATA_DIR or the default",
+    "standardize": "CIFAR-100: per_split (each split's own channel stats) or train_stats",
+    "design_file": "STL-10: task design JSON to reuse if it exists; empty: drawn from the seed",
+    "manual_dir": "Office-Home: the extracted download (its terms forbid redistribution)",
+    "cache_dir": "Office-Home: where decoded arrays are cached; empty: <manual_dir>/.lasem_cache",
+}
+
+
 def _set_data_fields(data: ml_collections.ConfigDict, fields: dict[str, Any]) -> None:
-    """Sets `config.data` fields, adding those the default schema lacks."""
+    """Sets `config.data` fields, adding those of `DATA_FIELDS` the default schema lacks."""
     for key, value in fields.items():
-        if key in ("name", "num_tasks", "classes_per_task"):
-            data[key] = value
-        elif key == "data_percent":
-            # Percent of the original training set sampled per task (train + validation):
-            # CIFAR-100 4 -> 170 + 30 per task; STL-10 25 -> 125 per class, 10 -> 50 per class.
-            data.data_percent = int(value)
-        elif key == "valid_ratio":
-            # Fraction of the sampled images per class held out for validation (STL-10).
-            data.valid_ratio = float(value)
-        elif key == "manual_dir":
-            # Directory holding the manually downloaded dataset (Office-Home has no download);
-            # empty: the user sets it with --config.data.manual_dir=/path/to/OfficeHomeDataset.
-            data.manual_dir = str(value)
-        else:
+        if key not in data and key not in DATA_FIELDS:
             raise KeyError(f"configs/paper.py: unknown data field {key!r}.")
+        data[key] = value
 
 
 def get_paper_config(

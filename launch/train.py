@@ -49,7 +49,7 @@ def main(argv: list[str]) -> None:
     logging.info("JAX devices: %s", jax.devices())
     logging.info("Config:\n%s", config)
     try:
-        tasks = make_tasks(config.data, seed=config.seed)
+        tasks = make_tasks(config.data, seed=config.seed, workdir=_WORKDIR.value)
         logging.info("Tasks: %s", [t.name for t in tasks])
         results = trainer.train_lifelong(
             tasks, config, workdir=_WORKDIR.value, on_epoch=_progress, restart=_RESTART.value
