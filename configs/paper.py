@@ -33,36 +33,28 @@ STL10_20_TF_FC_HIDDEN = (128,)
 TINY_EPOCHS_PER_TASK = 2
 TINY_WIDTH = 0.125
 
+
+def _cifar100(num_tasks: int) -> dict[str, Any]:
+    """CIFAR-100 with 10 disjoint tasks or 20/40 tasks from overlapping class lists (spec 5.1)."""
+    return {
+        "data": {
+            "name": "cifar100",
+            "num_tasks": num_tasks,
+            "classes_per_task": 10,
+            "data_percent": 4,
+            "data_dir": "",
+            "standardize": "per_split",
+        },
+        "arch": "cifar100_4",
+        "optim": {"lr": 1e-4, "lr_decay": 1.0 / 4000.0},
+        "train": {"epochs_per_task": 2000, "batch_size": 10},
+    }
+
+
 # Per scenario: `data` fields (the dataset loaders read these), architecture, optimiser (spec 4).
 SCENARIOS: dict[str, dict[str, Any]] = {
-    "cifar100_10": {
-        # 10 disjoint tasks of 10 classes (`_cifar100_task_labels_10`, spec 5.1).
-        "data": {
-            "name": "cifar100",
-            "num_tasks": 10,
-            "classes_per_task": 10,
-            "data_percent": 4,
-            "data_dir": "",
-            "standardize": "per_split",
-        },
-        "arch": "cifar100_4",
-        "optim": {"lr": 1e-4, "lr_decay": 1.0 / 4000.0},
-        "train": {"epochs_per_task": 2000, "batch_size": 10},
-    },
-    "cifar100_40": {
-        # 40 tasks of 10 classes from overlapping class lists (`_cifar100_task_labels_40`).
-        "data": {
-            "name": "cifar100",
-            "num_tasks": 40,
-            "classes_per_task": 10,
-            "data_percent": 4,
-            "data_dir": "",
-            "standardize": "per_split",
-        },
-        "arch": "cifar100_4",
-        "optim": {"lr": 1e-4, "lr_decay": 1.0 / 4000.0},
-        "train": {"epochs_per_task": 2000, "batch_size": 10},
-    },
+    "cifar100_10": _cifar100(10),
+    "cifar100_40": _cifar100(40),
     "office_home": {
         # Product and RealWorld x 5 fixed groups of 13 classes, split 6:1:3 (spec 5.2).
         "data": {
