@@ -13,7 +13,6 @@ from lasem_jax import em, search_space
 from lasem_jax.model import Model
 
 Array = jax.Array
-METHODS = ("lasem", "static")
 
 
 @dataclasses.dataclass(frozen=True)
