@@ -7,6 +7,7 @@ python -m launch.train --config=configs/default.py --config.method=static \
 """
 
 import json
+import logging as pylogging
 import os
 
 import jax
@@ -41,10 +42,16 @@ def _progress(record: dict) -> None:
     )
 
 
+def _hide_orbax_info(record: pylogging.LogRecord) -> bool:
+    """Keeps the per-epoch lines readable: orbax logs ~10 INFO lines per checkpoint."""
+    return record.levelno >= pylogging.WARNING or "orbax" not in record.pathname
+
+
 def main(argv: list[str]) -> None:
     """Builds the tasks, trains, and writes `<workdir>/results.json`."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    logging.get_absl_handler().addFilter(_hide_orbax_info)
     config = _CONFIG.value
     logging.info("JAX devices: %s", jax.devices())
     logging.info("Config:\n%s", config)
