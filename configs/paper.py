@@ -165,6 +165,8 @@ def get_paper_config(
     c.optim.lr_decay = s["optim"]["lr_decay"]
     c.train.epochs_per_task = s["train"]["epochs_per_task"]
     c.train.batch_size = s["train"]["batch_size"]
+    # Runs of 500-2000 epochs per task: a checkpoint every 100 epochs (and at each task's end).
+    c.train.checkpoint_every_epochs = 100
 
     if arg == "tiny":
         c.train.epochs_per_task = TINY_EPOCHS_PER_TASK
