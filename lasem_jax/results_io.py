@@ -95,16 +95,20 @@ def write_json_atomic(path: PathLike, obj: Any) -> None:
         path: Target file.
         obj: Anything ``to_jsonable`` accepts.
     """
-    _write_text_atomic(path, _dumps(obj, indent=2) + "\n")
+    write_bytes_atomic(path, (_dumps(obj, indent=2) + "\n").encode("utf-8"))
 
 
 def write_jsonl_atomic(path: PathLike, records: Sequence[Mapping[str, Any]]) -> None:
     """Replaces ``path`` atomically by one JSON line per record (e.g. when a run resumes)."""
-    _write_text_atomic(path, "".join(_dumps(r, separators=(",", ":")) + "\n" for r in records))
+    text = "".join(_dumps(r, separators=(",", ":")) + "\n" for r in records)
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def _write_text_atomic(path: PathLike, text: str) -> None:
-    """Writes ``text`` to a temporary file beside ``path``, fsyncs it and renames it over."""
+def write_bytes_atomic(path: PathLike, data: bytes) -> None:
+    """Writes ``data`` to a temporary file beside ``path``, fsyncs it and renames it over.
+
+    ``path`` is never seen half-written; an existing file keeps its permission bits.
+    """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -116,8 +120,8 @@ def _write_text_atomic(path: PathLike, text: str) -> None:
         prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
     )
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_path, mode)
