@@ -13,7 +13,8 @@ def get_config() -> ml_collections.ConfigDict:
     """Returns the default configuration."""
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.method = "lasem"  # lasem | static | single_task
+    # lasem | static | single_task | brute_force | single_network | prognn | darts | apd | den
+    c.method = "lasem"
     c.learner = "hps"  # hps | tf | dfcnn
     c.static_config = "all"  # static only: all, none, top<k>, bottom<k>, alternating, "0101"
 
@@ -39,6 +40,30 @@ def get_config() -> ml_collections.ConfigDict:
     c.em.fixed_config = "top1"  # fixed prior only
     c.em.fixed_prob = 0.9
     c.em.num_m_steps = 1
+
+    c.brute_force = ml_collections.ConfigDict()
+    # Search the first task too (as LASEM's EM does); False: train it with `all` (reference).
+    c.brute_force.search_first_task = True
+
+    c.prognn = ml_collections.ConfigDict()
+    c.prognn.dim_reduction_scale = 2.0  # lateral 1x1 reduction (spec 10, README's test_type 1)
+
+    c.darts = ml_collections.ConfigDict()
+    c.darts.order = 1  # 1: first-order; 2: second-order (HPS only)
+    c.darts.arch_lr = 0.0  # 0: the weights' learning rate
+
+    c.apd = ml_collections.ConfigDict()
+    c.apd.lambda1 = 4e-4  # L1 of the task-additive parameters (spec 10)
+    c.apd.lambda2 = 100.0  # drift of the shared parameters from their value before the task
+
+    c.den = ml_collections.ConfigDict()  # hyperparameters of spec 10 (Office-Home)
+    c.den.l1 = 1e-6
+    c.den.l2 = 0.01
+    c.den.group_lasso = 0.8
+    c.den.reg = 0.5
+    c.den.loss_threshold = 0.01
+    c.den.sparsity_thresholds = (0.98, 0.01)
+    c.den.expansion_size = 32
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-3  # RMSProp as TF1 (spec 4); lr = lr / (1 + global_epoch * lr_decay)

@@ -206,8 +206,8 @@ def train_epoch(
     return state, {"losses": losses, "posterior": posts.mean(axis=0)}
 
 
-def accuracy(model: Model, params: dict, config: Array, x: Array, y: Array, *, chunk: int) -> Array:
-    """Accuracy of configuration `config` `[L]` on `x` `[N, ...]`, evaluated `chunk` at a time."""
+def chunked_accuracy(logits_fn: Any, x: Array, y: Array, *, chunk: int) -> Array:
+    """Accuracy of `logits_fn(xb) -> [b, K]` on `x` `[N, ...]`, `y` `[N]`, `chunk` at a time."""
     n = x.shape[0]
     num_chunks = -(-n // chunk)
     pad = num_chunks * chunk - n
@@ -216,7 +216,12 @@ def accuracy(model: Model, params: dict, config: Array, x: Array, y: Array, *, c
 
     def correct(batch: tuple[Array, Array]) -> Array:
         xb, yb = batch
-        pred = jnp.argmax(model.apply_config(params, xb, config), axis=-1)
+        pred = jnp.argmax(logits_fn(xb), axis=-1)
         return jnp.sum((pred == yb) & (yb >= 0))
 
     return jnp.sum(jax.lax.map(correct, (xs, ys))) / n
+
+
+def accuracy(model: Model, params: dict, config: Array, x: Array, y: Array, *, chunk: int) -> Array:
+    """Accuracy of configuration `config` `[L]` on `x` `[N, ...]`, evaluated `chunk` at a time."""
+    return chunked_accuracy(lambda xb: model.apply_config(params, xb, config), x, y, chunk=chunk)

@@ -18,17 +18,18 @@ from lasem_jax import (
     checkpoint,
     consolidate,
     em,
-    metrics,
+    loop_utils,
     results_io,
     run_state,
     search_space,
     steps,
 )
+from lasem_jax.baselines import BASELINES, train_baseline
 from lasem_jax.learners import get_learner
 from lasem_jax.model import Model, build_model
 from lasem_jax.task import Task, validate_tasks
 
-METHODS = ("lasem", "static", "single_task")
+METHODS = ("lasem", "static", "single_task", *BASELINES)
 jitted_train_epoch = jax.jit(steps.train_epoch, static_argnums=(0, 1))
 jitted_accuracy = jax.jit(steps.accuracy, static_argnums=(0,), static_argnames=("chunk",))
 
@@ -135,6 +136,10 @@ def train_lifelong(
     models = [make_model(config, task) for task in tasks]
     num_layers = models[0].num_layers
     validate_config(config, num_layers)
+    if config.method in BASELINES:
+        return train_baseline(
+            BASELINES[config.method], tasks, config, workdir=workdir, on_epoch=on_epoch
+        )
     hp = step_config(config)
     static_cfg = _static_config(config, num_layers) if hp.method == "static" else None
     config_json = results_io.to_jsonable(config)
@@ -171,16 +176,21 @@ def train_lifelong(
             run.prior_history.append([])
         x, y = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
         seen = [
-            (models[k], run.finished[k], jnp.asarray(run.chosen[k]), _device_splits(tasks[k]))
+            (
+                models[k],
+                run.finished[k],
+                jnp.asarray(run.chosen[k]),
+                loop_utils.device_splits(tasks[k]),
+            )
             for k in range(t)
         ]
-        splits = _device_splits(task)
+        splits = loop_utils.device_splits(task)
         while run.epoch < epochs:
-            lr = config.optim.lr / (1.0 + run.global_epoch * config.optim.lr_decay)
+            lr = loop_utils.learning_rate(config, run.global_epoch)
             run.state, out = jitted_train_epoch(model, hp, run.state, x, y, lr, run_cfg)
             run.epoch += 1
             run.global_epoch += 1
-            _check_finite(out["losses"], t, run.epoch)
+            loop_utils.check_finite(out["losses"], t, run.epoch)
             current = _current_config(model, hp, run.state, static_cfg)
             record = _epoch_record(run, model, hp, out, current, lr)
             live = [*seen, (model, run.state.params["task"], jnp.asarray(current), splits)]
@@ -243,18 +253,6 @@ def _resume(
     return run
 
 
-def _check_finite(losses: jax.Array, task: int, epoch: int) -> None:
-    """Raises FloatingPointError naming the first minibatch with a non-finite loss."""
-    losses = np.asarray(losses)
-    bad = np.flatnonzero(~np.isfinite(losses))
-    if bad.size:
-        raise FloatingPointError(
-            f"Non-finite training loss at task {task}, epoch {epoch}, step {int(bad[0])} "
-            f"(loss {losses[bad[0]]}); the last checkpoint is kept. Lower config.optim.lr "
-            "or check the task's data."
-        )
-
-
 def _epoch_record(
     run: run_state.Run,
     model: Model,
@@ -275,14 +273,6 @@ def _epoch_record(
     return record
 
 
-def _device_splits(task: Task) -> dict[str, tuple[jax.Array, jax.Array]]:
-    """The task's validation and test sets on the device, uploaded once per task."""
-    return {
-        "val": (jnp.asarray(task.x_val), jnp.asarray(task.y_val)),
-        "test": (jnp.asarray(task.x_test), jnp.asarray(task.y_test)),
-    }
-
-
 def _current_config(
     model: Model, hp: steps.StepConfig, state: steps.TrainState, static_cfg: np.ndarray | None
 ) -> np.ndarray:
@@ -297,17 +287,7 @@ def _results(
     config: ml_collections.ConfigDict, tasks: Sequence[Task], run: run_state.Run
 ) -> dict[str, Any]:
     configs = [run_state.as_bool(c) for c in run.chosen]
-    summary = metrics.summarize(run.records, len(tasks))
-    return {
-        "method": config.method,
-        "learner": config.learner,
-        "dataset": config.data.name,
-        "num_tasks": len(tasks),
-        "seed": int(config.seed),
-        **summary,
-        "chosen_configs": [c.astype(int).tolist() for c in configs],
-        "transfer_fraction_per_layer": np.mean(configs, axis=0).tolist(),
-        "prior_history": run.prior_history,
-        "num_parameters": consolidate.live_parameter_count(run.shared, run.finished, configs),
-        "config": results_io.to_jsonable(config),
-    }
+    results = loop_utils.base_results(config, tasks, run.records, configs)
+    results["prior_history"] = run.prior_history
+    results["num_parameters"] = consolidate.live_parameter_count(run.shared, run.finished, configs)
+    return results

@@ -37,7 +37,7 @@ def _progress(record: dict) -> None:
         record["loss"],
         record["val"][-1],
         record["test"][-1],
-        record["config"],
+        record.get("config", "-"),
         prior,
     )
 

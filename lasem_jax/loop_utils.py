@@ -1,0 +1,71 @@
+"""Pieces every lifelong training loop shares: learning rate, data upload, checks, results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from lasem_jax import metrics, results_io
+from lasem_jax.task import Task
+
+
+def learning_rate(config: ml_collections.ConfigDict, global_epoch: int) -> float:
+    """`lr0 / (1 + global_epoch * decay)`: the reference code's schedule, global over tasks."""
+    return config.optim.lr / (1.0 + global_epoch * config.optim.lr_decay)
+
+
+def device_splits(task: Task) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """The task's validation and test sets on the device, uploaded once per task."""
+    return {
+        "val": (jnp.asarray(task.x_val), jnp.asarray(task.y_val)),
+        "test": (jnp.asarray(task.x_test), jnp.asarray(task.y_test)),
+    }
+
+
+def check_finite(losses: Any, task: int, epoch: int) -> None:
+    """Raises FloatingPointError naming the first minibatch with a non-finite loss."""
+    losses = np.asarray(losses)
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        raise FloatingPointError(
+            f"Non-finite training loss at task {task}, epoch {epoch}, step {int(bad[0])} "
+            f"(loss {losses[bad[0]]}); the last checkpoint is kept. Lower config.optim.lr "
+            "or check the task's data."
+        )
+
+
+def base_results(
+    config: ml_collections.ConfigDict,
+    tasks: Sequence[Task],
+    records: Sequence[dict],
+    chosen: Sequence[np.ndarray] | None,
+) -> dict[str, Any]:
+    """The results fields every method reports (see the README's results section).
+
+    Args:
+      config: the run's config.
+      tasks: the task sequence.
+      records: the per-epoch records (`metrics.summarize`).
+      chosen: `[L]` bool configuration per task, or None if the method chooses none.
+    """
+    results = {
+        "method": config.method,
+        "learner": config.learner,
+        "dataset": config.data.name,
+        "num_tasks": len(tasks),
+        "seed": int(config.seed),
+        **metrics.summarize(records, len(tasks)),
+        "chosen_configs": None,
+        "transfer_fraction_per_layer": None,
+    }
+    if chosen is not None:
+        configs = np.asarray(chosen, bool)
+        results["chosen_configs"] = configs.astype(int).tolist()
+        results["transfer_fraction_per_layer"] = configs.mean(axis=0).tolist()
+    results["config"] = results_io.to_jsonable(config)
+    return results
