@@ -28,6 +28,7 @@ class Run:
       global_epoch: epochs done in the whole run (drives the learning-rate decay).
       records: one metrics record per epoch so far.
       prior_history: per task, the prior after each of its epochs (LASEM).
+      search: per searched task, the brute-force candidates, scores, winner and seconds.
       elapsed: seconds spent training before this process.
       state: the current task's train state, or None between tasks.
     """
@@ -42,11 +43,21 @@ class Run:
     global_epoch: int = 0
     records: list[dict] = dataclasses.field(default_factory=list)
     prior_history: list[list] = dataclasses.field(default_factory=list)
+    search: list[dict] = dataclasses.field(default_factory=list)
     elapsed: float = 0.0
     state: steps.TrainState | None = None
 
 
-_META_FIELDS = ("chosen", "alive", "task", "epoch", "global_epoch", "records", "prior_history")
+_META_FIELDS = (
+    "chosen",
+    "alive",
+    "task",
+    "epoch",
+    "global_epoch",
+    "records",
+    "prior_history",
+    "search",
+)
 
 
 def to_checkpoint(run: Run, config_json: dict, elapsed: float) -> tuple[dict, dict]:

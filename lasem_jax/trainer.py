@@ -15,6 +15,7 @@ import numpy as np
 from absl import logging
 
 from lasem_jax import (
+    brute_force,
     checkpoint,
     consolidate,
     em,
@@ -29,7 +30,7 @@ from lasem_jax.learners import get_learner
 from lasem_jax.model import Model, build_model
 from lasem_jax.task import Task, validate_tasks
 
-METHODS = ("lasem", "static", "single_task", *BASELINES)
+METHODS = ("lasem", "static", "single_task", "brute_force", *BASELINES)
 jitted_train_epoch = jax.jit(steps.train_epoch, static_argnums=(0, 1))
 jitted_accuracy = jax.jit(steps.accuracy, static_argnums=(0,), static_argnames=("chunk",))
 
@@ -48,7 +49,7 @@ def learner_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
 def make_model(config: ml_collections.ConfigDict, task: Task) -> Model:
     """The model for one task (the number of classes may differ between tasks)."""
     m = config.model
-    partition = m.partition if config.method == "lasem" else None
+    partition = m.partition if config.method in ("lasem", "brute_force") else None
     return build_model(
         m.arch,
         get_learner(config.learner, **learner_hparams(config)),
@@ -185,6 +186,21 @@ def train_lifelong(
             for k in range(t)
         ]
         splits = loop_utils.device_splits(task)
+        evaluate = functools.partial(_evaluate, accuracy, seen, model, splits)
+        if config.method == "brute_force" and run.epoch < epochs:
+            found = _search(config, model, hp, run, (x, y), evaluate)
+            run.search.append(found.summary())
+            run.state, run.epoch = found.state, epochs
+            run.global_epoch += epochs
+            for record in found.records:
+                run.records.append(record)
+                if metrics_path:
+                    results_io.append_jsonl(metrics_path, record)
+                if on_epoch:
+                    on_epoch(record)
+            if store:
+                elapsed = run.elapsed + time.time() - start
+                store.save(run.global_epoch, *run_state.to_checkpoint(run, config_json, elapsed))
         while run.epoch < epochs:
             lr = loop_utils.learning_rate(config, run.global_epoch)
             run.state, out = jitted_train_epoch(model, hp, run.state, x, y, lr, run_cfg)
@@ -193,13 +209,7 @@ def train_lifelong(
             loop_utils.check_finite(out["losses"], t, run.epoch)
             current = _current_config(model, hp, run.state, static_cfg)
             record = _epoch_record(run, model, hp, out, current, lr)
-            live = [*seen, (model, run.state.params["task"], jnp.asarray(current), splits)]
-            shared_now = run.state.params["shared"]
-            for split in ("val", "test"):
-                record[split] = [
-                    float(accuracy(m, {"shared": shared_now, "task": p}, c, *data[split]))
-                    for m, p, c, data in live
-                ]
+            record.update(evaluate(run.state, current))
             run.records.append(record)
             if metrics_path:
                 results_io.append_jsonl(metrics_path, record)
@@ -208,7 +218,10 @@ def train_lifelong(
                 store.save(run.global_epoch, *run_state.to_checkpoint(run, config_json, elapsed))
             if on_epoch:
                 on_epoch(record)
-        current = _current_config(model, hp, run.state, static_cfg)
+        if config.method == "brute_force":
+            current = search_space.named_config(run.search[t]["chosen"], num_layers)
+        else:
+            current = _current_config(model, hp, run.state, static_cfg)
         shared, frozen, alive = consolidate.consolidate(
             run.shared,
             run.state.params["shared"],
@@ -225,6 +238,53 @@ def train_lifelong(
     if workdir:
         results_io.write_json_atomic(os.path.join(workdir, "results.json"), results)
     return results
+
+
+def _evaluate(
+    accuracy: Callable[..., jax.Array],
+    seen: list[tuple],
+    model: Model,
+    splits: dict,
+    state: steps.TrainState,
+    current: np.ndarray,
+) -> dict[str, list[float]]:
+    """Validation and test accuracy of every seen task, the current one with `current`."""
+    live = [*seen, (model, state.params["task"], jnp.asarray(current), splits)]
+    shared_now = state.params["shared"]
+    return {
+        split: [
+            float(accuracy(m, {"shared": shared_now, "task": p}, c, *data[split]))
+            for m, p, c, data in live
+        ]
+        for split in ("val", "test")
+    }
+
+
+def _search(
+    config: ml_collections.ConfigDict,
+    model: Model,
+    hp: steps.StepConfig,
+    run: run_state.Run,
+    data: tuple[jax.Array, jax.Array],
+    evaluate: Callable[[steps.TrainState, np.ndarray], dict],
+) -> brute_force.SearchResult:
+    """Brute-force search of the current task: every candidate from `run.state` (spec 8)."""
+    t, start_state = run.task, run.state
+    search_all = t > 0 or bool(config.brute_force.search_first_task)
+
+    def train_candidate(candidate: np.ndarray) -> tuple[steps.TrainState, list[dict]]:
+        state, records = start_state, []
+        for e in range(int(config.train.epochs_per_task)):
+            lr = loop_utils.learning_rate(config, run.global_epoch + e)
+            state, out = jitted_train_epoch(model, hp, state, *data, lr, jnp.asarray(candidate))
+            loop_utils.check_finite(out["losses"], t, e + 1)
+            record = {"task": t, "epoch": e + 1, "global_epoch": run.global_epoch + e + 1}
+            record.update(lr=lr, loss=float(np.mean(out["losses"])))
+            record["config"] = search_space.config_to_string(candidate)
+            records.append({**record, **evaluate(state, candidate)})
+        return state, records
+
+    return brute_force.search(train_candidate, brute_force.candidates(model, search=search_all))
 
 
 def _resume(
@@ -289,5 +349,7 @@ def _results(
     configs = [run_state.as_bool(c) for c in run.chosen]
     results = loop_utils.base_results(config, tasks, run.records, configs)
     results["prior_history"] = run.prior_history
+    if config.method == "brute_force":
+        results["search"] = run.search
     results["num_parameters"] = consolidate.live_parameter_count(run.shared, run.finished, configs)
     return results
