@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from lasem_jax import search_space
+from lasem_jax import lockstep, loop_utils, search_space, steps
 from lasem_jax.model import Model
 
 
@@ -60,28 +63,54 @@ def candidates(model: Model, *, search: bool) -> np.ndarray:
     return model.configs
 
 
-def search(
-    train_candidate: Callable[[np.ndarray], tuple[Any, list[dict]]], configs: np.ndarray
-) -> SearchResult:
-    """Trains every configuration from the same start and keeps the best.
+def score(records: list[dict]) -> float:
+    """A candidate's score: the best validation accuracy of the new task over its epochs."""
+    return float(max(r["val"][-1] for r in records))
+
+
+def best_index(scores: list[float]) -> int:
+    """The index of the highest score; ties go to the lowest index (strict improvement)."""
+    return int(np.argmax(scores))
+
+
+def search_task(
+    config: ml_collections.ConfigDict,
+    model: Model,
+    hp: steps.StepConfig,
+    start: tuple[int, int, steps.TrainState],
+    data: tuple[jax.Array, jax.Array],
+    evaluate: Callable[[steps.TrainState, np.ndarray], dict],
+) -> Generator[lockstep.EpochRequest, lockstep.EpochResult, SearchResult]:
+    """Searches one task: every candidate trained from the same start (a `lockstep` generator).
 
     Args:
-      train_candidate: `config [L] -> (final state, per-epoch records)`; every call must start
-        from the same parameters, optimiser state and RNG (the trainer's closure does). Each
-        record holds `val`, the validation accuracy of every seen task (the new one last).
-      configs: `[C, L]` candidates.
+      config: the run's config (`train.epochs_per_task`, `brute_force`, learning rate).
+      model: the task's model (its partition restricts the candidates).
+      hp: static step hyperparameters.
+      start: `(task index, global epoch, train state)` every candidate starts from.
+      data: the task's training images `[N, H, W, C]` and labels `[N]` on the device.
+      evaluate: `(state, config) -> {"val": [...], "test": [...]}` of every seen task.
 
     Returns:
-      The `SearchResult`; ties go to the lowest candidate index (strict improvement).
+      The `SearchResult` (the generator's return value).
     """
-    start = time.time()
-    best_index, best_state, best_records = -1, None, []
+    t, global_epoch, start_state = start
+    began = time.time()
+    configs = candidates(model, search=t > 0 or bool(config.brute_force.search_first_task))
     scores: list[float] = []
-    for i, config in enumerate(configs):
-        state, records = train_candidate(config)
-        scores.append(float(max(r["val"][-1] for r in records)))
-        if best_index < 0 or scores[-1] > scores[best_index]:
-            best_index, best_state, best_records = i, state, records
-    return SearchResult(
-        best_index, best_state, best_records, scores, np.asarray(configs), time.time() - start
-    )
+    best: tuple[Any, list[dict]] = (start_state, [])
+    for candidate in configs:
+        state, records = start_state, []
+        for e in range(int(config.train.epochs_per_task)):
+            lr = loop_utils.learning_rate(config, global_epoch + e)
+            request = lockstep.EpochRequest(model, hp, state, *data, lr, jnp.asarray(candidate))
+            state, out = yield request
+            loop_utils.check_finite(out["losses"], t, e + 1)
+            record = {"task": t, "epoch": e + 1, "global_epoch": global_epoch + e + 1}
+            record.update(lr=lr, loss=float(np.mean(out["losses"])))
+            record["config"] = search_space.config_to_string(candidate)
+            records.append({**record, **evaluate(state, candidate)})
+        scores.append(score(records))
+        if best_index(scores) == len(scores) - 1:
+            best = (state, records)
+    return SearchResult(best_index(scores), *best, scores, configs, time.time() - began)

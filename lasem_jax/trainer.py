@@ -18,84 +18,28 @@ from lasem_jax import (
     brute_force,
     checkpoint,
     consolidate,
-    em,
+    lockstep,
     loop_utils,
     results_io,
+    run_config,
     run_state,
     search_space,
     steps,
 )
 from lasem_jax.baselines import BASELINES, train_baseline
-from lasem_jax.learners import get_learner
-from lasem_jax.model import Model, build_model
+from lasem_jax.model import Model
 from lasem_jax.task import Task, validate_tasks
 
-METHODS = ("lasem", "static", "single_task", "brute_force", *BASELINES)
-jitted_train_epoch = jax.jit(steps.train_epoch, static_argnums=(0, 1))
+METHODS = (*run_config.LASEM_FAMILY, *BASELINES)
 jitted_accuracy = jax.jit(steps.accuracy, static_argnums=(0,), static_argnames=("chunk",))
-
-
-def learner_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """The keyword arguments of `config.learner` taken from `config.model`."""
-    m = config.model
-    hparams: dict[str, Any] = {"he_init": bool(m.he_init)}
-    if config.learner == "tf":
-        hparams["ortho_weight"] = float(m.tf_ortho_weight)
-    if config.learner == "dfcnn":
-        hparams.update(kb_l2=float(m.dfcnn_kb_l2), ts_l2=float(m.dfcnn_ts_l2))
-    return hparams
-
-
-def make_model(config: ml_collections.ConfigDict, task: Task) -> Model:
-    """The model for one task (the number of classes may differ between tasks)."""
-    m = config.model
-    partition = m.partition if config.method in ("lasem", "brute_force") else None
-    return build_model(
-        m.arch,
-        get_learner(config.learner, **learner_hparams(config)),
-        task.num_classes,
-        partition=partition,
-        width=m.width,
-        input_shape=task.image_shape,
-        fc_hidden=m.fc_hidden,
-    )
+make_model = run_config.make_model
 
 
 def validate_config(config: ml_collections.ConfigDict, num_layers: int) -> None:
     """Raises ValueError naming the field and the fix for any invalid setting."""
     if config.method not in METHODS:
         raise ValueError(f"config.method={config.method!r} is unknown; use one of {METHODS}.")
-    if config.em.likelihood not in em.LIKELIHOOD_MODES:
-        raise ValueError(
-            f"config.em.likelihood={config.em.likelihood!r}; use one of {em.LIKELIHOOD_MODES}."
-        )
-    if config.em.prior not in em.PRIORS:
-        raise ValueError(f"config.em.prior={config.em.prior!r}; use one of {em.PRIORS}.")
-    if config.method == "static":
-        search_space.named_config(config.static_config, num_layers)
-    search_space.validate_partition(num_layers, config.model.partition)
-    if config.train.batch_size < 1 or config.train.epochs_per_task < 1:
-        raise ValueError("config.train.batch_size and epochs_per_task must be >= 1.")
-
-
-def step_config(config: ml_collections.ConfigDict) -> steps.StepConfig:
-    """The hashable step hyperparameters of a run."""
-    e = config.em
-    return steps.StepConfig(
-        method="lasem" if config.method == "lasem" else "static",
-        likelihood=e.likelihood,
-        prior=e.prior,
-        prior_init_count=float(e.prior_init_count),
-        fixed_config=e.fixed_config,
-        fixed_prob=float(e.fixed_prob),
-        num_m_steps=int(e.num_m_steps),
-        batch_size=int(config.train.batch_size),
-    )
-
-
-def _static_config(config: ml_collections.ConfigDict, num_layers: int) -> np.ndarray:
-    name = "none" if config.method == "single_task" else config.static_config
-    return search_space.named_config(name, num_layers)
+    run_config.validate_settings(config, num_layers)
 
 
 def train_lifelong(
@@ -134,15 +78,81 @@ def train_lifelong(
       FloatingPointError: a non-finite training loss (the last checkpoint stays intact).
     """
     validate_tasks(tasks)
-    models = [make_model(config, task) for task in tasks]
-    num_layers = models[0].num_layers
-    validate_config(config, num_layers)
+    validate_config(config, make_model(config, tasks[0]).num_layers)
     if config.method in BASELINES:
         return train_baseline(
             BASELINES[config.method], tasks, config, workdir=workdir, on_epoch=on_epoch
         )
-    hp = step_config(config)
-    static_cfg = _static_config(config, num_layers) if hp.method == "static" else None
+    run = lifelong_run(tasks, config, workdir=workdir, on_epoch=on_epoch, restart=restart)
+    return lockstep.drive([run], vmap=False)[0]
+
+
+def train_lifelong_seeds(
+    task_lists: Sequence[Sequence[Task]],
+    configs: Sequence[ml_collections.ConfigDict],
+    *,
+    workdirs: Sequence[str | None] | None = None,
+    vmap: bool = True,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    restart: bool = False,
+) -> list[dict[str, Any]]:
+    """Trains several runs (e.g. the seeds of one setting) together; results as `train_lifelong`.
+
+    With `vmap`, runs whose epochs have equal shapes (same model, data sizes, learning rate and
+    static configuration) train each epoch as one vmapped jitted computation with the run as a
+    batch axis; runs that differ fall back to one after another, and `vmap=False` always does.
+    The results are the same either way (up to float rounding of batched kernels). Methods of
+    `lasem_jax.baselines` always run one after another.
+
+    Args:
+      task_lists: each run's tasks (a seed's own task design).
+      configs: each run's config (usually equal but for `seed`).
+      workdirs: each run's workdir (or None); resumes as `train_lifelong` does.
+      vmap: batch compatible epochs across runs.
+      on_epoch: optional callback `(run_index, record)`.
+      restart: discard existing checkpoints.
+
+    Returns:
+      Each run's results dict, in order.
+    """
+    if len(task_lists) != len(configs):
+        raise ValueError(f"{len(task_lists)} task lists for {len(configs)} configs.")
+    workdirs = list(workdirs) if workdirs is not None else [None] * len(configs)
+
+    def callback(i: int) -> Callable[[dict], None] | None:
+        return None if on_epoch is None else (lambda record: on_epoch(i, record))
+
+    if any(c.method in BASELINES for c in configs):
+        return [
+            train_lifelong(t, c, workdir=w, on_epoch=callback(i), restart=restart)
+            for i, (t, c, w) in enumerate(zip(task_lists, configs, workdirs, strict=True))
+        ]
+    runs = []
+    for i, (tasks, config, workdir) in enumerate(zip(task_lists, configs, workdirs, strict=True)):
+        validate_tasks(tasks)
+        validate_config(config, make_model(config, tasks[0]).num_layers)
+        runs.append(
+            lifelong_run(tasks, config, workdir=workdir, on_epoch=callback(i), restart=restart)
+        )
+    return lockstep.drive(runs, vmap=vmap)
+
+
+def lifelong_run(
+    tasks: Sequence[Task],
+    config: ml_collections.ConfigDict,
+    *,
+    workdir: str | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+    restart: bool = False,
+) -> lockstep.RunGenerator:
+    """`train_lifelong` as a generator yielding each epoch to train (`lockstep.drive` runs it).
+
+    Arguments as `train_lifelong` (validated there); returns the results dict.
+    """
+    models = [make_model(config, task) for task in tasks]
+    num_layers = models[0].num_layers
+    hp = run_config.step_config(config)
+    static_cfg = run_config.static_config(config, num_layers) if hp.method == "static" else None
     config_json = results_io.to_jsonable(config)
     store = None
     if workdir:
@@ -188,7 +198,9 @@ def train_lifelong(
         splits = loop_utils.device_splits(task)
         evaluate = functools.partial(_evaluate, accuracy, seen, model, splits)
         if config.method == "brute_force" and run.epoch < epochs:
-            found = _search(config, model, hp, run, (x, y), evaluate)
+            found = yield from brute_force.search_task(
+                config, model, hp, (t, run.global_epoch, run.state), (x, y), evaluate
+            )
             run.search.append(found.summary())
             run.state, run.epoch = found.state, epochs
             run.global_epoch += epochs
@@ -203,7 +215,7 @@ def train_lifelong(
                 store.save(run.global_epoch, *run_state.to_checkpoint(run, config_json, elapsed))
         while run.epoch < epochs:
             lr = loop_utils.learning_rate(config, run.global_epoch)
-            run.state, out = jitted_train_epoch(model, hp, run.state, x, y, lr, run_cfg)
+            run.state, out = yield lockstep.EpochRequest(model, hp, run.state, x, y, lr, run_cfg)
             run.epoch += 1
             run.global_epoch += 1
             loop_utils.check_finite(out["losses"], t, run.epoch)
@@ -258,33 +270,6 @@ def _evaluate(
         ]
         for split in ("val", "test")
     }
-
-
-def _search(
-    config: ml_collections.ConfigDict,
-    model: Model,
-    hp: steps.StepConfig,
-    run: run_state.Run,
-    data: tuple[jax.Array, jax.Array],
-    evaluate: Callable[[steps.TrainState, np.ndarray], dict],
-) -> brute_force.SearchResult:
-    """Brute-force search of the current task: every candidate from `run.state` (spec 8)."""
-    t, start_state = run.task, run.state
-    search_all = t > 0 or bool(config.brute_force.search_first_task)
-
-    def train_candidate(candidate: np.ndarray) -> tuple[steps.TrainState, list[dict]]:
-        state, records = start_state, []
-        for e in range(int(config.train.epochs_per_task)):
-            lr = loop_utils.learning_rate(config, run.global_epoch + e)
-            state, out = jitted_train_epoch(model, hp, state, *data, lr, jnp.asarray(candidate))
-            loop_utils.check_finite(out["losses"], t, e + 1)
-            record = {"task": t, "epoch": e + 1, "global_epoch": run.global_epoch + e + 1}
-            record.update(lr=lr, loss=float(np.mean(out["losses"])))
-            record["config"] = search_space.config_to_string(candidate)
-            records.append({**record, **evaluate(state, candidate)})
-        return state, records
-
-    return brute_force.search(train_candidate, brute_force.candidates(model, search=search_all))
 
 
 def _resume(

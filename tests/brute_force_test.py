@@ -102,11 +102,17 @@ def test_results_file_reports_search(tmp_path):
     assert len(lines) == 2 * 2
 
 
-def test_search_ties_go_to_the_lowest_index():
-    """Equal scores keep the first candidate."""
-    configs = search_space.enumerate_configs(2)
-    found = brute_force.search(lambda c: (c, [{"val": [0.5]}]), configs)
-    assert found.index == 0 and found.scores == [0.5] * 4
-    found = brute_force.search(lambda c: (c, [{"val": [float(c.sum())]}]), configs)
-    assert found.index == 0  # config 0 = all transfer has the largest sum
-    np.testing.assert_array_equal(found.state, [True, True])
+def test_score_and_ties():
+    """A candidate scores its best validation accuracy; equal scores keep the first."""
+    assert brute_force.score([{"val": [0.9, 0.2]}, {"val": [0.1, 0.7]}, {"val": [0.0, 0.4]}]) == 0.7
+    assert brute_force.best_index([0.5, 0.5, 0.5]) == 0
+    assert brute_force.best_index([0.2, 0.6, 0.6]) == 1
+
+
+def test_candidates_follow_the_partition():
+    """Candidates are the partition's configurations, or only `all` when not searching."""
+    model = trainer.make_model(_digits_config("brute_force"), TASKS[0])
+    np.testing.assert_array_equal(
+        brute_force.candidates(model, search=True), search_space.enumerate_configs(4, PARTITION)
+    )
+    np.testing.assert_array_equal(brute_force.candidates(model, search=False), [[True] * 4])

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lasem_jax import checkpoint, trainer
+from lasem_jax import checkpoint, lockstep, trainer
 from tests.trainer_test import _config, _task
 
 TASKS = [_task(0), _task(1)]
@@ -155,13 +155,13 @@ def test_non_finite_loss_keeps_last_good_checkpoint(tmp_path, reference, monkeyp
         )
     store = checkpoint.CheckpointStore(os.path.join(workdir, "checkpoints"))
     before = store.steps()
-    real_epoch = trainer.jitted_train_epoch
+    real_epoch = lockstep.jitted_train_epoch
 
     def diverging_epoch(*args):
         state, out = real_epoch(*args)
         return state, {**out, "losses": out["losses"].at[1].set(float("nan"))}
 
-    monkeypatch.setattr(trainer, "jitted_train_epoch", diverging_epoch)
+    monkeypatch.setattr(lockstep, "jitted_train_epoch", diverging_epoch)
     with pytest.raises(FloatingPointError, match=r"task 1, epoch 1, step 1"):
         trainer.train_lifelong(TASKS, _resumable_config(), workdir=workdir)
     assert store.steps() == before == [2, EPOCHS]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from configs import default
-from lasem_jax import steps, trainer
+from lasem_jax import lockstep, steps, trainer
 from lasem_jax.data import make_digits_tasks
 from lasem_jax.task import Task
 
@@ -97,7 +97,7 @@ def test_same_seed_identical_results():
 def test_epoch_step_traced_once_across_tasks(monkeypatch):
     """Tasks of equal shapes reuse one compiled epoch: no retrace per task."""
     counted = jax.jit(chex.assert_max_traces(steps.train_epoch, n=1), static_argnums=(0, 1))
-    monkeypatch.setattr(trainer, "jitted_train_epoch", counted)
+    monkeypatch.setattr(lockstep, "jitted_train_epoch", counted)
     tasks = [_task(0), _task(1), _task(2)]
     trainer.train_lifelong(tasks, _config())
     chex.clear_trace_counter()
