@@ -49,7 +49,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.prognn.dim_reduction_scale = 2.0  # lateral 1x1 reduction (spec 10, README's test_type 1)
 
     c.darts = ml_collections.ConfigDict()
-    c.darts.order = 1  # 1: first-order; 2: second-order (HPS only)
+    c.darts.order = 1  # 1: first-order; 2: second-order (exact unrolled gradient, any learner)
     c.darts.arch_lr = 0.0  # 0: the weights' learning rate
 
     c.apd = ml_collections.ConfigDict()
@@ -64,6 +64,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.den.loss_threshold = 0.01
     c.den.sparsity_thresholds = (0.98, 0.01)
     c.den.expansion_size = 32
+    c.den.split_threshold = 0.05  # DEN's sigma; absent from LASEM, DEN code's spl_thr default
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-3  # RMSProp as TF1 (spec 4); lr = lr / (1 + global_epoch * lr_decay)

@@ -4,8 +4,10 @@ Not a config file itself: every `configs/<scenario>_<method>.py` calls `get_pape
 starts from `configs.default.get_config()` and overrides the fields of one scenario and method.
 
 Scenarios (`SCENARIOS`): `cifar100_10`, `cifar100_40`, `office_home`, `stl10_20`, `stl10_15`.
-Methods (`METHODS`): `lasem` (Eq. 1 Laplace prior, Eq. 2 product likelihood), `static`
-(`static_config`, default `all`), `single_task`.
+Methods (`METHODS`, one file per scenario): `lasem` (Eq. 1 Laplace prior, Eq. 2 product
+likelihood), `static` (`static_config`, default `all`), `single_task`. `OTHER_METHODS` have
+files for the scenarios the paper runs them on: `brute_force` (Table 3: CIFAR-100 10 tasks,
+Office-Home) and the competing methods of Table 1 (Office-Home).
 
 Optimiser per scenario (spec 4, RMSProp): `lr = lr0 / (1 + global_epoch * lr_decay)`, a fixed
 number of epochs per task (no early stopping), minibatches of `batch_size`.
@@ -23,6 +25,7 @@ import ml_collections
 from configs import default
 
 METHODS = ("lasem", "static", "single_task")
+OTHER_METHODS = ("brute_force", "single_network", "prognn", "darts", "apd", "den")
 
 # The LASEM partition of the 9-layer STL-10 network: three groups of three adjacent layers
 # (Appendix D, spec 9: `layer_group_config = [3, 3, 3]`), 0-based layer indices.
@@ -130,7 +133,7 @@ def get_paper_config(
 
     Args:
       scenario: one of `SCENARIOS`.
-      method: one of `METHODS`.
+      method: one of `METHODS` or `OTHER_METHODS`.
       arg: the config-file argument: None or "" (the paper's run) or "tiny" (smoke test).
       learner: the base learner (hps | tf | dfcnn); `--config.learner=...` overrides it later,
         but only `learner="tf"` here applies the STL-10 20-task TF head (spec 2.3).
@@ -140,8 +143,9 @@ def get_paper_config(
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"Unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}.")
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    if method not in METHODS + OTHER_METHODS:
+        known = ", ".join(METHODS + OTHER_METHODS)
+        raise ValueError(f"Unknown method {method!r}; choose one of {known}.")
     if arg not in (None, "", "tiny"):
         raise ValueError(f"Unknown config argument {arg!r}; use nothing or ':tiny'.")
     s = SCENARIOS[scenario]
@@ -153,7 +157,7 @@ def get_paper_config(
 
     c.model.arch = s["arch"]
     c.model.width = 1.0
-    if method == "lasem" and "lasem_partition" in s:
+    if method in ("lasem", "brute_force") and "lasem_partition" in s:
         c.model.partition = tuple(tuple(group) for group in s["lasem_partition"])
     if scenario == "stl10_20" and learner == "tf":
         c.model.fc_hidden = STL10_20_TF_FC_HIDDEN

@@ -121,6 +121,16 @@ class Model:
         specific = params["task"]["conv"][name]
         return transfer, (specific["w"], specific["b"])
 
+    def layer_kernels(
+        self, params: Params, i: int
+    ) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
+        """Both paths of conv layer `i`: `((w_t, b_t), (w_s, b_s))`, transfer then specific.
+
+        Kernels are `[k, k, c_in, c_out]` and biases `[c_out]`; the transfer path is the
+        learner's (shared params + the task's mapping), the other the task's plain conv.
+        """
+        return self._kernels(params, i)
+
     def _pool_skip(self, src: Array, i: int, j: int) -> Array:
         for layer in self.arch.layers[i:j]:
             src = layers.max_pool(src, layer.pool)

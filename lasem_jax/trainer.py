@@ -101,8 +101,9 @@ def train_lifelong_seeds(
     With `vmap`, runs whose epochs have equal shapes (same model, data sizes, learning rate and
     static configuration) train each epoch as one vmapped jitted computation with the run as a
     batch axis; runs that differ fall back to one after another, and `vmap=False` always does.
-    The results are the same either way (up to float rounding of batched kernels). Methods of
-    `lasem_jax.baselines` always run one after another.
+    The results are the same either way (the test checks equality). Methods of
+    `lasem_jax.baselines` always run one after another. Runs trained together report the wall
+    time of the joint training as their `train_seconds`.
 
     Args:
       task_lists: each run's tasks (a seed's own task design).
@@ -134,7 +135,9 @@ def train_lifelong_seeds(
         runs.append(
             lifelong_run(tasks, config, workdir=workdir, on_epoch=callback(i), restart=restart)
         )
-    return lockstep.drive(runs, vmap=vmap)
+    if not vmap:  # One run to completion after another: each train_seconds is its own.
+        return [lockstep.drive([run], vmap=False)[0] for run in runs]
+    return lockstep.drive(runs, vmap=True)
 
 
 def lifelong_run(

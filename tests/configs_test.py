@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import ml_collections
+import numpy as np
 import pytest
 
 import lasem_jax
@@ -180,3 +181,56 @@ def test_launcher_stops_on_unprepared_dataset(tmp_path):
     assert proc.returncode != 0
     assert "not prepared" in proc.stdout + proc.stderr
     assert not (workdir / "results.json").exists()
+
+
+@pytest.mark.parametrize("groups", [4, 5, 6, 7])
+def test_resnet_table5_partitions(groups):
+    """The ResNet configs use Table 5's contiguous groups, the mean likelihood and 200 epochs."""
+    module = _load("cifar100_10_resnet.py")
+    c = module.get_config(f"lasem{groups}")
+    assert (c.method, c.model.arch, c.em.likelihood) == ("lasem", "cifar100_resnet18", "mean")
+    assert len(c.model.partition) == groups
+    assert [i for g in c.model.partition for i in g] == list(range(17))
+    assert [len(g) for g in c.model.partition] == list(module.TABLE5_GROUP_SIZES[groups])
+    assert c.train.epochs_per_task == 200
+    model = trainer.make_model(c, _fake_task())
+    assert model.num_configs == 2**groups
+    trainer.validate_config(c, 17)
+
+
+def _fake_task():
+    x = np.zeros((2, 32, 32, 3), np.float32)
+    y = np.array([0, 1], np.int32)
+    return lasem_jax.Task(x, y, x, y, x, y, num_classes=10)
+
+
+def test_resnet_static_and_bad_arguments():
+    module = _load("cifar100_40_resnet.py")
+    c = module.get_config("static")
+    assert (c.method, c.model.partition, c.data.num_tasks) == ("static", None, 40)
+    tiny = module.get_config("lasem5,tiny")
+    assert tiny.train.epochs_per_task == paper.TINY_EPOCHS_PER_TASK
+    for bad in ("lasem3", "lasem5,huge", "hps"):
+        with pytest.raises(ValueError, match="Unknown argument"):
+            module.get_config(bad)
+
+
+def test_fixed_prior_ablation_config():
+    module = _load("office_home_fixed_prior.py")
+    c = module.get_config("0.7")
+    assert (c.method, c.learner, c.em.prior) == ("lasem", "dfcnn", "fixed")
+    assert (c.em.fixed_config, c.em.fixed_prob) == ("top2", 0.7)
+    assert module.get_config().em.fixed_prob == module.DEFAULT_P
+    for bad in ("1.5", "high", "0.5,huge"):
+        with pytest.raises(ValueError, match="Unknown argument"):
+            module.get_config(bad)
+
+
+@pytest.mark.parametrize("method", paper.OTHER_METHODS)
+def test_other_methods_have_office_home_and_fashion_mnist_files(method):
+    for prefix in ("office_home", "fashion_mnist"):
+        c = _load(f"{prefix}_{method}.py").get_config()
+        assert c.method == method
+        trainer.validate_config(c, _num_layers(c))
+    assert _load("cifar100_10_brute_force.py").get_config().method == "brute_force"
+    assert _load("office_home_darts_dfcnn.py").get_config().learner == "dfcnn"

@@ -1,9 +1,24 @@
 """Competing lifelong methods (Table 1, spec 10) run by the same loop, data and metrics."""
 
+from lasem_jax.baselines.apd import APD
 from lasem_jax.baselines.base import Baseline
+from lasem_jax.baselines.darts import Darts
+from lasem_jax.baselines.den import DEN
 from lasem_jax.baselines.loop import train_baseline
+from lasem_jax.baselines.prognn import ProgNN
 from lasem_jax.baselines.single_network import SingleNetwork
 
-BASELINES: dict[str, type[Baseline]] = {cls.name: cls for cls in (SingleNetwork,)}
+BASELINES: dict[str, type[Baseline]] = {
+    cls.name: cls for cls in (SingleNetwork, APD, ProgNN, Darts, DEN)
+}
 
-__all__ = ["BASELINES", "Baseline", "SingleNetwork", "train_baseline"]
+__all__ = [
+    "APD",
+    "BASELINES",
+    "DEN",
+    "Baseline",
+    "Darts",
+    "ProgNN",
+    "SingleNetwork",
+    "train_baseline",
+]

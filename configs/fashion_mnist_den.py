@@ -1,0 +1,14 @@
+"""Fashion-MNIST, 10 three-way tasks: DEN.
+
+The offline scenario of configs/fashion_mnist_lasem_hps.py (same data, epochs, width);
+--config.learner=dfcnn (or tf) picks another base learner where the method uses one.
+
+python -m launch.train --config=configs/fashion_mnist_den.py --workdir=/tmp/fm_den
+"""
+
+from configs.fashion_mnist_lasem_hps import fashion_mnist_config
+
+
+def get_config(arg: str | None = None):
+    """Returns the config; `arg="tiny"` is a 2-epoch smoke test."""
+    return fashion_mnist_config("den", arg)

@@ -1,0 +1,19 @@
+"""Office-Home, 10 tasks: brute-force configuration search (Table 3, spec 8).
+
+10 thirteen-way tasks (Product and RealWorld domains), 4 conv layers.
+Every configuration is trained from the same start for each task; the best validation accuracy wins.
+The first task is searched too; --config.brute_force.search_first_task=False trains it with `all`.
+
+python -m launch.train --config=configs/office_home_brute_force.py --workdir=/tmp/lasem/oh_bf
+
+Base learner HPS; add --config.learner=dfcnn (or tf) for the others.
+Smoke test (2 epochs per task, width 1/8): --config=configs/office_home_brute_force.py:tiny
+Office-Home has no download: add --config.data.manual_dir=/path/to/OfficeHomeDataset.
+"""
+
+from configs import paper
+
+
+def get_config(arg: str | None = None):
+    """Returns the config; `arg="tiny"` shrinks the run for smoke tests."""
+    return paper.get_paper_config("office_home", "brute_force", arg)

@@ -1,0 +1,18 @@
+"""Office-Home, 10 tasks: DARTS layer selection (Table 1, spec 10).
+
+10 thirteen-way tasks (Product and RealWorld domains), 4 conv layers.
+Per layer a softmax over {task-specific, transfer}; --config.darts.order=2 for second order.
+
+python -m launch.train --config=configs/office_home_darts.py --workdir=/tmp/lasem/oh_darts
+
+Base learner HPS; add --config.learner=dfcnn (or tf) for the others.
+Smoke test (2 epochs per task, width 1/8): --config=configs/office_home_darts.py:tiny
+Office-Home has no download: add --config.data.manual_dir=/path/to/OfficeHomeDataset.
+"""
+
+from configs import paper
+
+
+def get_config(arg: str | None = None):
+    """Returns the config; `arg="tiny"` shrinks the run for smoke tests."""
+    return paper.get_paper_config("office_home", "darts", arg)
