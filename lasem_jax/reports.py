@@ -155,8 +155,9 @@ def summarize(groups: Mapping[Setting, Sequence[tuple[str, Mapping[str, Any]]]])
     """One row per setting: n seeds, mean and CI of `METRICS`, time relative to LASEM.
 
     The relative time divides the setting's mean `train_seconds` by that of the LASEM setting
-    of the same learner and dataset (the one with most runs, first in order on ties); None if
-    there is no such setting.
+    of the same learner and dataset (the one with most runs, first in order on ties), or of
+    LASEM HPS for methods without a base learner (learner "none", e.g. ProgNN); None if there
+    is no such setting.
     """
     rows = []
     for setting, runs in groups.items():
@@ -171,7 +172,8 @@ def summarize(groups: Mapping[Setting, Sequence[tuple[str, Mapping[str, Any]]]])
         if row["method"] == "lasem" and row["n"] > lasem.get(key, {"n": 0})["n"]:
             lasem[key] = row
     for row in rows:
-        ref = lasem.get((row["learner"], row["dataset"]))
+        learner = "hps" if row["learner"] == "none" else row["learner"]
+        ref = lasem.get((learner, row["dataset"]))
         ok = ref is not None and ref["train_seconds"] > 0
         row["time_vs_lasem"] = row["train_seconds"] / ref["train_seconds"] if ok else None
     return rows

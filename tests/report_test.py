@@ -12,13 +12,15 @@ from lasem_jax import reports
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _write_run(root, name, seed, method, peak, static_config="all", seconds=10.0, chosen=None):
+def _write_run(
+    root, name, seed, method, peak, static_config="all", seconds=10.0, chosen=None, learner="hps"
+):
     run_dir = root / name / f"seed_{seed}"
     run_dir.mkdir(parents=True)
     chosen = chosen or [[1, 1, 0, 0], [1, 0, 0, 1]]
     results = {
         "method": method,
-        "learner": "hps",
+        "learner": learner,
         "dataset": "digits",
         "num_tasks": 2,
         "seed": seed,
@@ -109,3 +111,14 @@ def test_mean_ci():
 def test_no_results_fails(tmp_path):
     with pytest.raises(ValueError, match=r"No results\.json"):
         reports.write_report([str(tmp_path)], str(tmp_path / "out"))
+
+
+def test_methods_without_learner_are_timed_against_lasem_hps(runs, tmp_path):
+    """ProgNN-like runs (learner "none") get their time relative to LASEM HPS."""
+    for seed in range(2):
+        _write_run(runs, "prognn", seed, "prognn", 0.9, seconds=40.0, learner="none")
+    rows = {
+        r["setting"]: r
+        for r in reports.summarize(reports.group_runs(reports.find_results([str(runs)])))
+    }
+    assert rows["prognn_none_digits"]["time_vs_lasem"] == pytest.approx(2.0)

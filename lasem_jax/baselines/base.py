@@ -29,12 +29,14 @@ class Baseline:
 
     Attributes:
       name: the `config.method` value.
+      uses_learner: whether `config.learner` (HPS/TF/DF-CNN) parameterises the method.
       config: the run's config.
       tasks: the task sequence (validated).
       arch: the architecture every task network uses (`config.model`).
     """
 
     name: ClassVar[str] = ""
+    uses_learner: ClassVar[bool] = False  # results name config.learner, else "none"
 
     def __init__(self, config: ml_collections.ConfigDict, tasks: list[Task]) -> None:
         self.config, self.tasks = config, tasks

@@ -187,6 +187,7 @@ class Darts(base.Baseline):
     """
 
     name = "darts"
+    uses_learner = True
 
     def __init__(self, config: ml_collections.ConfigDict, tasks: list[Task]) -> None:
         super().__init__(config, tasks)

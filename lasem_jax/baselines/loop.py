@@ -75,6 +75,8 @@ def train_baseline(
         runner.end_task(t)
     chosen = [runner.chosen_config(t) for t in range(len(tasks))]
     results = loop_utils.base_results(config, tasks, records, None if chosen[0] is None else chosen)
+    if not method.uses_learner:
+        results["learner"] = "none"
     results["num_parameters"] = runner.num_parameters()
     results["train_seconds"] = time.time() - start
     if workdir:
