@@ -12,11 +12,12 @@ from lasem_jax.search_space import (
     validate_partition,
 )
 from lasem_jax.task import Task, validate_tasks
-from lasem_jax.trainer import train_lifelong
+from lasem_jax.trainer import METHODS, train_lifelong, train_lifelong_seeds
 
 __all__ = [
     "ARCHITECTURES",
     "LEARNERS",
+    "METHODS",
     "Architecture",
     "ConvLayer",
     "Learner",
@@ -32,6 +33,7 @@ __all__ = [
     "get_learner",
     "named_config",
     "train_lifelong",
+    "train_lifelong_seeds",
     "validate_partition",
     "validate_tasks",
 ]
