@@ -101,9 +101,11 @@ def train_lifelong_seeds(
     With `vmap`, runs whose epochs have equal shapes (same model, data sizes, learning rate and
     static configuration) train each epoch as one vmapped jitted computation with the run as a
     batch axis; runs that differ fall back to one after another, and `vmap=False` always does.
-    The results are the same either way (the test checks equality). Methods of
-    `lasem_jax.baselines` always run one after another. Runs trained together report the wall
-    time of the joint training as their `train_seconds`.
+    Batched kernels may sum in another order than unbatched ones, so parameters agree up to
+    float rounding (~1e-7 per epoch); short runs give identical results (tested), long ones can
+    drift apart like any float reassociation. Use `vmap=False` for results bitwise equal to
+    `train_lifelong`. Methods of `lasem_jax.baselines` always run one after another. Runs
+    trained together report the wall time of the joint training as their `train_seconds`.
 
     Args:
       task_lists: each run's tasks (a seed's own task design).
