@@ -157,7 +157,8 @@ def lifelong_run(
     models = [make_model(config, task) for task in tasks]
     num_layers = models[0].num_layers
     hp = run_config.step_config(config)
-    static_cfg = run_config.static_config(config, num_layers) if hp.method == "static" else None
+    fixed = config.method in ("static", "single_task")  # brute_force picks its own per task
+    static_cfg = run_config.static_config(config, num_layers) if fixed else None
     config_json = results_io.to_jsonable(config)
     store = None
     if workdir:

@@ -116,3 +116,12 @@ def test_candidates_follow_the_partition():
         brute_force.candidates(model, search=True), search_space.enumerate_configs(4, PARTITION)
     )
     np.testing.assert_array_equal(brute_force.candidates(model, search=False), [[True] * 4])
+
+
+def test_static_config_field_is_ignored():
+    """brute_force chooses per task; config.static_config (a static-only field) is not read."""
+    c = _config("brute_force")
+    c.model.partition = PARTITION
+    c.static_config = "not_a_config"
+    results = trainer.train_lifelong(TASKS, c)
+    assert [len(s["scores"]) for s in results["search"]] == [4, 4]
