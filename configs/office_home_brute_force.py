@@ -2,12 +2,13 @@
 
 10 thirteen-way tasks (Product and RealWorld domains), 4 conv layers.
 Every configuration is trained from the same start for each task; the best validation accuracy wins.
-The first task is searched too; --config.brute_force.search_first_task=False trains it with `all`.
+The first task is searched too; --config.brute_force.search_first_task=False trains it
+as the reference: HPS with every layer task-specific, TF and DF-CNN with every layer shared.
 
 python -m launch.train --config=configs/office_home_brute_force.py --workdir=/tmp/lasem/oh_bf
 
 Base learner HPS; add --config.learner=dfcnn (or tf) for the others.
-Smoke test (2 epochs per task, width 1/8): --config=configs/office_home_brute_force.py:tiny
+Smoke test (3 epochs, width 0.25, lr 1e-2): --config=configs/office_home_brute_force.py:tiny
 Office-Home has no download: add --config.data.manual_dir=/path/to/OfficeHomeDataset.
 """
 

@@ -2,6 +2,7 @@
 
 from lasem_jax import em
 from lasem_jax.architectures import ARCHITECTURES, Architecture, ConvLayer, get_architecture
+from lasem_jax.defaults import default_config
 from lasem_jax.learners import LEARNERS, Learner, get_learner
 from lasem_jax.model import Model, build_model, count_params
 from lasem_jax.search_space import (
@@ -12,6 +13,7 @@ from lasem_jax.search_space import (
     validate_partition,
 )
 from lasem_jax.task import Task, validate_tasks
+from lasem_jax.trained import TrainedModel, load_trained
 from lasem_jax.trainer import METHODS, train_lifelong, train_lifelong_seeds
 
 __all__ = [
@@ -23,14 +25,17 @@ __all__ = [
     "Learner",
     "Model",
     "Task",
+    "TrainedModel",
     "build_model",
     "config_index",
     "config_to_string",
     "count_params",
+    "default_config",
     "em",
     "enumerate_configs",
     "get_architecture",
     "get_learner",
+    "load_trained",
     "named_config",
     "train_lifelong",
     "train_lifelong_seeds",

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from lasem_jax import lockstep, loop_utils, search_space, steps
+from lasem_jax import interrupt, lockstep, loop_utils, search_space, steps
 from lasem_jax.model import Model
 
 
@@ -52,14 +52,17 @@ class SearchResult:
 
 
 def candidates(model: Model, *, search: bool) -> np.ndarray:
-    """`[C, L]` configurations to try: all allowed by the model's partition, or only `all`.
+    """`[C, L]` configurations to try: all allowed by the model's partition, or one fixed one.
 
     Args:
       model: the task's model (its `partition` restricts the candidates as in LASEM).
-      search: False for a first task that is not searched (`brute_force.search_first_task`).
+      search: False for a first task that is not searched (`brute_force.search_first_task`):
+        as the reference code (spec 8), HPS trains it with every layer task-specific (`none`),
+        TF and DF-CNN with every layer transferring (`all`).
     """
     if not search:
-        return search_space.named_config("all", model.num_layers)[None]
+        name = "none" if model.learner.name == "hps" else "all"
+        return search_space.named_config(name, model.num_layers)[None]
     return model.configs
 
 
@@ -110,6 +113,7 @@ def search_task(
             record.update(lr=lr, loss=float(np.mean(out["losses"])))
             record["config"] = search_space.config_to_string(candidate)
             records.append({**record, **evaluate(state, candidate)})
+            interrupt.check(t, 0)  # A search restarts its task on resume.
         scores.append(score(records))
         if best_index(scores) == len(scores) - 1:
             best = (state, records)

@@ -1,27 +1,25 @@
-"""Crash-safe checkpoints with orbax: written whole or not at all, newest readable one wins."""
+"""Crash-safe checkpoints: each written whole or not at all (`tree_io`); newest readable wins."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-from collections.abc import Callable
 from typing import Any
 
-import orbax.checkpoint as ocp
 from absl import logging
 
-from lasem_jax import results_io
+from lasem_jax import tree_io
 
 _PARTIAL = ".partial"
 
 
 class CheckpointStore:
-    """Numbered checkpoints in one directory, each an orbax pytree plus a JSON of metadata.
+    """Numbered checkpoints in one directory, each a `tree_io` directory (arrays + JSON).
 
-    A checkpoint is written into `<step>.partial/` and renamed to `<step>/` only once both the
-    arrays and `meta.json` are on disk; a directory rename is atomic, so a process killed
-    mid-write leaves a `.partial` directory that is never taken for a checkpoint.
+    A checkpoint is written into `<step>.partial/` and renamed to `<step>/` only once complete;
+    a directory rename is atomic, so a process killed mid-write leaves a `.partial` directory
+    that is never taken for a checkpoint. The saved tree's structure is stored with it, so any
+    method's state (growing networks included) is restored without a template.
 
     Attributes:
       directory: where the checkpoints live.
@@ -32,7 +30,6 @@ class CheckpointStore:
         if keep < 1:
             raise ValueError(f"config.train.keep_checkpoints must be >= 1, got {keep}.")
         self.directory, self.keep = directory, keep
-        self._checkpointer = ocp.StandardCheckpointer()
 
     def _path(self, step: int) -> str:
         return os.path.join(self.directory, f"{step:010d}")
@@ -45,24 +42,13 @@ class CheckpointStore:
         return sorted(int(n) for n in names)
 
     def save(self, step: int, tree: Any, meta: dict[str, Any]) -> None:
-        """Writes checkpoint `step` (arrays `tree`, JSON-able `meta`) and prunes old ones."""
-        final, partial = self._path(step), self._path(step) + _PARTIAL
-        for stale in (partial, final):
-            shutil.rmtree(stale, ignore_errors=True)
-        os.makedirs(partial)
-        self._checkpointer.save(os.path.join(partial, "arrays"), tree)
-        self._checkpointer.wait_until_finished()
-        results_io.write_json_atomic(os.path.join(partial, "meta.json"), meta)
-        os.replace(partial, final)
+        """Writes checkpoint `step` (a pytree `tree`, JSON-able `meta`); prunes old ones."""
+        tree_io.save(self._path(step), tree, meta)
         for old in self.steps()[: -self.keep]:
             shutil.rmtree(self._path(old), ignore_errors=True)
 
-    def restore_latest(self, target_fn: Callable[[dict], Any]) -> tuple[Any, dict] | None:
+    def restore_latest(self) -> tuple[Any, dict] | None:
         """Restores the newest readable checkpoint.
-
-        Args:
-          target_fn: builds, from a checkpoint's metadata, a pytree with the structure of its
-            arrays (orbax restores into that structure).
 
         Returns:
           `(tree, meta)`, or None if there is no readable checkpoint. Partial and unreadable
@@ -75,14 +61,28 @@ class CheckpointStore:
         for step in reversed(self.steps()):
             path = self._path(step)
             try:
-                with open(os.path.join(path, "meta.json")) as f:
-                    meta = json.load(f)
-                tree = self._checkpointer.restore(os.path.join(path, "arrays"), target_fn(meta))
+                return tree_io.load(path)
             except Exception as e:
                 logging.warning("Ignoring unreadable checkpoint %s: %s", path, e)
-                continue
-            return tree, meta
         return None
+
+    def restore_run(self, config_json: dict[str, Any]) -> tuple[Any, dict] | None:
+        """`restore_latest`, refusing a checkpoint of another config.
+
+        Args:
+          config_json: the run's config as JSON (`results_io.to_jsonable(config)`), compared
+            with the `"config"` stored in each checkpoint's meta.
+
+        Raises:
+          ValueError: the newest readable checkpoint belongs to a run with another config.
+        """
+        restored = self.restore_latest()
+        if restored is not None and restored[1].get("config") != config_json:
+            raise ValueError(
+                f"{self.directory} holds checkpoints of a run with a different config; use "
+                "--restart (restart=True) to discard them, or another workdir."
+            )
+        return restored
 
     def clear(self) -> None:
         """Deletes every checkpoint (for `--restart`)."""

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lasem_jax import steps
+from lasem_jax import interrupt, steps
 from lasem_jax.model import Model
 
 jitted_train_epoch = jax.jit(steps.train_epoch, static_argnums=(0, 1))
@@ -83,15 +83,22 @@ def drive(runs: Sequence[RunGenerator], *, vmap: bool) -> list[dict[str, Any]]:
 
     Returns:
       Each generator's return value, in order.
+
+    Raises:
+      interrupt.Stopped: a stop was requested; every run stopped at its next epoch boundary.
     """
     results: list[dict[str, Any] | None] = [None] * len(runs)
     pending: dict[int, EpochRequest] = {}
+    stopped: list[interrupt.Stopped] = []
 
     def advance(i: int, value: EpochResult | None) -> None:
         try:
             pending[i] = runs[i].send(value)
         except StopIteration as stop:
             results[i] = stop.value
+            pending.pop(i, None)
+        except interrupt.Stopped as stop:  # Let the other runs reach their checkpoint too.
+            stopped.append(stop)
             pending.pop(i, None)
 
     for i in range(len(runs)):
@@ -104,4 +111,6 @@ def drive(runs: Sequence[RunGenerator], *, vmap: bool) -> list[dict[str, Any]]:
             trained = _train([pending[i] for i in members])
             for i, result in zip(members, trained, strict=True):
                 advance(i, result)
+    if stopped:
+        raise stopped[0]
     return results

@@ -28,8 +28,18 @@ def device_splits(task: Task) -> dict[str, tuple[jax.Array, jax.Array]]:
 
 
 def check_finite(losses: Any, task: int, epoch: int) -> None:
-    """Raises FloatingPointError naming the first minibatch with a non-finite loss."""
+    """Raises FloatingPointError naming the first minibatch with a non-finite loss.
+
+    Raises:
+      ValueError: the epoch trained no minibatch (fewer training images than the batch size).
+      FloatingPointError: a non-finite minibatch loss.
+    """
     losses = np.asarray(losses)
+    if losses.size == 0:
+        raise ValueError(
+            f"Task {task}, epoch {epoch} trained no minibatch: the task has fewer training "
+            "images than config.train.batch_size; lower the batch size."
+        )
     bad = np.flatnonzero(~np.isfinite(losses))
     if bad.size:
         raise FloatingPointError(
@@ -44,6 +54,7 @@ def base_results(
     tasks: Sequence[Task],
     records: Sequence[dict],
     chosen: Sequence[np.ndarray] | None,
+    kept_rows: Sequence[Sequence[float]],
 ) -> dict[str, Any]:
     """The results fields every method reports (see the README's results section).
 
@@ -52,6 +63,8 @@ def base_results(
       tasks: the task sequence.
       records: the per-epoch records (`metrics.summarize`).
       chosen: `[L]` bool configuration per task, or None if the method chooses none.
+      kept_rows: `[T][i+1]` test accuracies of tasks `0..i` with the parameters kept after task
+        i's end (`metrics.summarize`).
     """
     results = {
         "method": config.method,
@@ -59,7 +72,7 @@ def base_results(
         "dataset": config.data.name,
         "num_tasks": len(tasks),
         "seed": int(config.seed),
-        **metrics.summarize(records, len(tasks)),
+        **metrics.summarize(records, len(tasks), kept_rows),
         "chosen_configs": None,
         "transfer_fraction_per_layer": None,
     }

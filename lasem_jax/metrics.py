@@ -10,11 +10,16 @@ with ``record["task"] == k`` (every epoch spent training task ``k``). ``val_e[k]
       e*_k   = min { e in window(k) : val_e[k] = max_{e' in window(k)} val_{e'}[k] }
       peak_k = test_{e*_k}[k]                        (None if no val_e[k] is a number)
 
-* Final accuracy: ``final_k = test_last[k]`` for the last record ``last``.
+* Final accuracy: ``final_k = R[T-1][k]``.
 * Forgetting ratio (the DF-CNN/LASEM ratio): ``ratio_k = final_k / peak_k`` (``None`` when
   ``peak_k == 0``); ``> 1`` means positive backward transfer, ``< 1`` means forgetting.
-* Accuracy matrix: ``R[i][j] = test_{end(i)}[j]`` where ``end(i)`` is the last record of window
-  ``i``; ``R[i][j]`` is ``None`` for ``j > i`` (task ``j`` not seen yet).
+* Accuracy matrix of the kept model: ``R[i][j]`` = test accuracy of task ``j`` evaluated right
+  after task ``i``'s end-of-task consolidation, with the parameters the learner keeps
+  (``kept_rows[i][j]``); ``R[i][j]`` is ``None`` for ``j > i`` (task ``j`` not seen yet).
+* Last-epoch accuracy matrix (the reference code's reading): ``R_last[i][j] = test_{end(i)}[j]``
+  where ``end(i)`` is the last record of window ``i``, evaluated *before* consolidation (for
+  LASEM and DARTS these include shared-layer updates that consolidation then rolls back).
+  Without ``kept_rows``, ``R = R_last``.
 * Backward transfer (GEM, Lopez-Paz & Ranzato 2017; Mammoth's ``backward_transfer``)::
 
       BWT = 1/(T-1) * sum_{i=0}^{T-2} (R[T-1][i] - R[i][i])       (None when T == 1)
@@ -74,7 +79,30 @@ def _check_record(index: int, record: Mapping[str, Any], num_tasks: int) -> int:
     return task
 
 
-def summarize(records: Sequence[Mapping[str, Any]], num_tasks: int) -> dict[str, Any]:
+def _square(rows: Sequence[Sequence[float]], num_tasks: int) -> list[list[float | None]]:
+    """Lower-triangular rows padded with None to ``[T][T]``."""
+    return [[*row, *([None] * (num_tasks - len(row)))] for row in rows]
+
+
+def _check_kept_rows(kept_rows: Sequence[Sequence[float]], num_tasks: int) -> list[list[float]]:
+    """Validates ``kept_rows`` (row ``i`` has ``i + 1`` numbers) and returns them as floats."""
+    if len(kept_rows) != num_tasks:
+        raise ValueError(
+            f"kept_rows has {len(kept_rows)} rows; expected one per task ({num_tasks})."
+        )
+    rows = []
+    for i, row in enumerate(kept_rows):
+        if len(row) != i + 1:
+            raise ValueError(f"kept_rows[{i}] has {len(row)} entries; expected {i + 1}.")
+        rows.append([_as_float(v, f"kept_rows[{i}][{j}]") for j, v in enumerate(row)])
+    return rows
+
+
+def summarize(
+    records: Sequence[Mapping[str, Any]],
+    num_tasks: int,
+    kept_rows: Sequence[Sequence[float]] | None = None,
+) -> dict[str, Any]:
     """Summarises a lifelong run (formulas in the module docstring).
 
     Args:
@@ -83,16 +111,19 @@ def summarize(records: Sequence[Mapping[str, Any]], num_tasks: int) -> dict[str,
             ``"test"`` (lists of ``task + 1`` accuracies of tasks ``0..task``). Extra keys are
             ignored. Tasks must be trained in order ``0, 1, ..., num_tasks - 1``.
         num_tasks: The number of tasks ``T`` of the scenario.
+        kept_rows: ``[T][i+1]``: row ``i`` holds the test accuracy of tasks ``0..i`` with the
+            parameters kept after task ``i``'s consolidation. None: use the last-epoch rows.
 
     Returns:
         A JSON-ready dict (plain Python floats / ``None``) with keys ``peak_accuracy`` [T],
         ``final_accuracy`` [T], ``forgetting_ratio`` [T], ``accuracy_matrix`` [T][T] (``None``
-        above the diagonal), ``mean_peak_accuracy``, ``mean_final_accuracy``,
-        ``mean_forgetting_ratio`` and ``bwt`` (``None`` when ``T == 1``).
+        above the diagonal), ``accuracy_matrix_last_epoch`` [T][T], ``mean_peak_accuracy``,
+        ``mean_final_accuracy``, ``mean_forgetting_ratio`` and ``bwt`` (``None`` when
+        ``T == 1``).
 
     Raises:
-        ValueError: If ``num_tasks < 1``, a record is malformed, tasks appear out of order, or
-            some task ``0..num_tasks-1`` has no record.
+        ValueError: If ``num_tasks < 1``, a record is malformed, tasks appear out of order,
+            some task ``0..num_tasks-1`` has no record, or ``kept_rows`` has the wrong shape.
     """
     if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1:
         raise ValueError(f"num_tasks must be a positive int, got {num_tasks!r}.")
@@ -126,8 +157,8 @@ def summarize(records: Sequence[Mapping[str, Any]], num_tasks: int) -> dict[str,
             f"0..{num_tasks - 1} needs at least one per-epoch record."
         )
 
-    rows = [row for row in row_end if row is not None]
-    matrix: list[list[float | None]] = [[*row, *([None] * (num_tasks - len(row)))] for row in rows]
+    last_epoch = [row for row in row_end if row is not None]
+    rows = last_epoch if kept_rows is None else _check_kept_rows(kept_rows, num_tasks)
     final = list(rows[-1])
     ratio = [
         None if p is None or p == 0 else float(f / p) for f, p in zip(final, peak, strict=True)
@@ -141,7 +172,8 @@ def summarize(records: Sequence[Mapping[str, Any]], num_tasks: int) -> dict[str,
         "peak_accuracy": peak,
         "final_accuracy": final,
         "forgetting_ratio": ratio,
-        "accuracy_matrix": matrix,
+        "accuracy_matrix": _square(rows, num_tasks),
+        "accuracy_matrix_last_epoch": _square(last_epoch, num_tasks),
         "mean_peak_accuracy": _mean(peak),
         "mean_final_accuracy": _mean(final),
         "mean_forgetting_ratio": _mean(ratio),

@@ -9,7 +9,6 @@ import jax
 import numpy as np
 
 from lasem_jax import steps
-from lasem_jax.model import Model
 
 
 @dataclasses.dataclass
@@ -29,6 +28,8 @@ class Run:
       records: one metrics record per epoch so far.
       prior_history: per task, the prior after each of its epochs (LASEM).
       search: per searched task, the brute-force candidates, scores, winner and seconds.
+      kept: per finished task i, the test accuracy of tasks 0..i with the consolidated
+        parameters (row i of the kept model's accuracy matrix).
       elapsed: seconds spent training before this process.
       state: the current task's train state, or None between tasks.
     """
@@ -44,6 +45,7 @@ class Run:
     records: list[dict] = dataclasses.field(default_factory=list)
     prior_history: list[list] = dataclasses.field(default_factory=list)
     search: list[dict] = dataclasses.field(default_factory=list)
+    kept: list[list[float]] = dataclasses.field(default_factory=list)
     elapsed: float = 0.0
     state: steps.TrainState | None = None
 
@@ -57,6 +59,7 @@ _META_FIELDS = (
     "records",
     "prior_history",
     "search",
+    "kept",
 )
 
 
@@ -77,21 +80,18 @@ def to_checkpoint(run: Run, config_json: dict, elapsed: float) -> tuple[dict, di
     return arrays, meta
 
 
-def checkpoint_target(models: list[Model], hp: steps.StepConfig, meta: dict) -> dict:
-    """A pytree with the structure of a checkpoint's arrays (values are placeholders)."""
-    key = jax.random.PRNGKey(0)
-    model = models[meta["task"]]
-    params = {"shared": model.init_shared(key), "task": model.init_task(key)}
-    return {
-        "rng": key,
-        "shared": params["shared"],
-        "finished": [models[k].init_task(key) for k in range(meta["task"])],
-        "state": steps.init_state(model, hp, params, key, 0.0),
-    }
-
-
 def from_checkpoint(arrays: dict, meta: dict) -> Run:
-    """Rebuilds the run saved by `to_checkpoint`."""
+    """Rebuilds the run saved by `to_checkpoint`.
+
+    Raises:
+      ValueError: the checkpoint lacks a field (written by an older lasem_jax).
+    """
+    missing = [name for name in _META_FIELDS if name not in meta]
+    if missing:
+        raise ValueError(
+            f"The checkpoint has no {missing} (written by an older lasem_jax); use --restart "
+            "(restart=True) to train from scratch, or another workdir."
+        )
     fields = {name: meta[name] for name in _META_FIELDS}
     return Run(
         rng=arrays["rng"],

@@ -10,6 +10,10 @@ import numpy as np
 Partition = Sequence[Sequence[int]]
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def validate_partition(num_layers: int, partition: Partition | None) -> list[list[int]]:
     """Checks that `partition` splits layers `0..num_layers-1` into disjoint groups.
 
@@ -21,13 +25,21 @@ def validate_partition(num_layers: int, partition: Partition | None) -> list[lis
       The partition as a list of sorted lists, in the order given.
 
     Raises:
-      ValueError: a group is empty, a layer index is out of range, a layer appears twice, or a
-        layer is missing.
+      ValueError: the partition is not a list of groups of integers, a group is empty, a layer
+        index is out of range, a layer appears twice, or a layer is missing.
     """
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1, got {num_layers}.")
     if partition is None:
         return [[layer] for layer in range(num_layers)]
+    if isinstance(partition, str) or not all(
+        isinstance(group, list | tuple) and all(_is_int(layer) for layer in group)
+        for group in partition
+    ):
+        raise ValueError(
+            f"Partition {partition!r} must be a list of groups of 0-based layer indices, e.g. "
+            "((0, 1), (2, 3)) (on the command line: --config.model.partition='((0,1),(2,3))')."
+        )
     groups = [sorted(int(layer) for layer in group) for group in partition]
     seen: dict[int, int] = {}
     for g, group in enumerate(groups):

@@ -18,16 +18,19 @@ from lasem_jax import (
     brute_force,
     checkpoint,
     consolidate,
+    interrupt,
     lockstep,
     loop_utils,
     results_io,
     run_config,
+    run_records,
     run_state,
     search_space,
     steps,
+    trained,
+    workdir_lock,
 )
 from lasem_jax.baselines import BASELINES, train_baseline
-from lasem_jax.model import Model
 from lasem_jax.task import Task, validate_tasks
 
 METHODS = (*run_config.LASEM_FAMILY, *BASELINES)
@@ -79,9 +82,11 @@ def train_lifelong(
     """
     validate_tasks(tasks)
     validate_config(config, make_model(config, tasks[0]).num_layers)
+    run_config.validate_for_tasks(config, tasks)
     if config.method in BASELINES:
+        method = BASELINES[config.method]
         return train_baseline(
-            BASELINES[config.method], tasks, config, workdir=workdir, on_epoch=on_epoch
+            method, tasks, config, workdir=workdir, on_epoch=on_epoch, restart=restart
         )
     run = lifelong_run(tasks, config, workdir=workdir, on_epoch=on_epoch, restart=restart)
     return lockstep.drive([run], vmap=False)[0]
@@ -134,6 +139,7 @@ def train_lifelong_seeds(
     for i, (tasks, config, workdir) in enumerate(zip(task_lists, configs, workdirs, strict=True)):
         validate_tasks(tasks)
         validate_config(config, make_model(config, tasks[0]).num_layers)
+        run_config.validate_for_tasks(config, tasks)
         runs.append(
             lifelong_run(tasks, config, workdir=workdir, on_epoch=callback(i), restart=restart)
         )
@@ -152,8 +158,21 @@ def lifelong_run(
 ) -> lockstep.RunGenerator:
     """`train_lifelong` as a generator yielding each epoch to train (`lockstep.drive` runs it).
 
-    Arguments as `train_lifelong` (validated there); returns the results dict.
+    Arguments as `train_lifelong` (validated there); returns the results dict. Holds the
+    workdir's lock (`workdir_lock`) while it runs.
     """
+    with workdir_lock.hold(workdir):
+        return (yield from _run(tasks, config, workdir, on_epoch, restart))
+
+
+def _run(
+    tasks: Sequence[Task],
+    config: ml_collections.ConfigDict,
+    workdir: str | None,
+    on_epoch: Callable[[dict], None] | None,
+    restart: bool,
+) -> lockstep.RunGenerator:
+    """The body of `lifelong_run`."""
     models = [make_model(config, task) for task in tasks]
     num_layers = models[0].num_layers
     hp = run_config.step_config(config)
@@ -168,7 +187,7 @@ def lifelong_run(
         )
         if restart:
             store.clear()
-    run = _resume(store, models, hp, config_json) if store else None
+    run = _resume(store, config_json) if store else None
     if run is None:
         key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
         shared = models[0].init_shared(init_key)
@@ -202,7 +221,7 @@ def lifelong_run(
             for k in range(t)
         ]
         splits = loop_utils.device_splits(task)
-        evaluate = functools.partial(_evaluate, accuracy, seen, model, splits)
+        evaluate = functools.partial(run_records.evaluate, accuracy, seen, model, splits)
         if config.method == "brute_force" and run.epoch < epochs:
             found = yield from brute_force.search_task(
                 config, model, hp, (t, run.global_epoch, run.state), (x, y), evaluate
@@ -225,21 +244,23 @@ def lifelong_run(
             run.epoch += 1
             run.global_epoch += 1
             loop_utils.check_finite(out["losses"], t, run.epoch)
-            current = _current_config(model, hp, run.state, static_cfg)
-            record = _epoch_record(run, model, hp, out, current, lr)
+            current = run_records.current_config(model, hp, run.state, static_cfg)
+            record = run_records.epoch_record(run, model, hp, out, current, lr)
             record.update(evaluate(run.state, current))
             run.records.append(record)
             if metrics_path:
                 results_io.append_jsonl(metrics_path, record)
-            if store and (run.epoch == epochs or (every > 0 and run.epoch % every == 0)):
+            due = run.epoch == epochs or (every > 0 and run.epoch % every == 0)
+            if store and (due or interrupt.requested() is not None):
                 elapsed = run.elapsed + time.time() - start
                 store.save(run.global_epoch, *run_state.to_checkpoint(run, config_json, elapsed))
             if on_epoch:
                 on_epoch(record)
+            interrupt.check(t, run.epoch)
         if config.method == "brute_force":
             current = search_space.named_config(run.search[t]["chosen"], num_layers)
         else:
-            current = _current_config(model, hp, run.state, static_cfg)
+            current = run_records.current_config(model, hp, run.state, static_cfg)
         shared, frozen, alive = consolidate.consolidate(
             run.shared,
             run.state.params["shared"],
@@ -250,50 +271,26 @@ def lifelong_run(
         run.shared, run.alive = shared, alive.tolist()
         run.finished.append(frozen)
         run.chosen.append(current.tolist())
+        tests = [data["test"] for *_, data in seen] + [splits["test"]]
+        run.kept.append(run_records.kept_row(accuracy, models, run, tests))
         run.task, run.epoch, run.state = run.task + 1, 0, None
-    results = _results(config, tasks, run)
+    results = run_records.results(config, tasks, run)
     results["train_seconds"] = run.elapsed + time.time() - start
     if workdir:
+        kept = {"shared": run.shared, "tasks": run.finished}
+        trained.save_trained(
+            workdir, config, tasks, kept, [run_state.as_bool(c) for c in run.chosen]
+        )
         results_io.write_json_atomic(os.path.join(workdir, "results.json"), results)
     return results
 
 
-def _evaluate(
-    accuracy: Callable[..., jax.Array],
-    seen: list[tuple],
-    model: Model,
-    splits: dict,
-    state: steps.TrainState,
-    current: np.ndarray,
-) -> dict[str, list[float]]:
-    """Validation and test accuracy of every seen task, the current one with `current`."""
-    live = [*seen, (model, state.params["task"], jnp.asarray(current), splits)]
-    shared_now = state.params["shared"]
-    return {
-        split: [
-            float(accuracy(m, {"shared": shared_now, "task": p}, c, *data[split]))
-            for m, p, c, data in live
-        ]
-        for split in ("val", "test")
-    }
-
-
-def _resume(
-    store: checkpoint.CheckpointStore,
-    models: list[Model],
-    hp: steps.StepConfig,
-    config_json: dict,
-) -> run_state.Run | None:
+def _resume(store: checkpoint.CheckpointStore, config_json: dict) -> run_state.Run | None:
     """The run saved in the newest readable checkpoint, or None."""
-    restored = store.restore_latest(lambda meta: run_state.checkpoint_target(models, hp, meta))
+    restored = store.restore_run(config_json)
     if restored is None:
         return None
     arrays, meta = restored
-    if meta["config"] != config_json:
-        raise ValueError(
-            f"{store.directory} holds checkpoints of a run with a different config; use "
-            "--restart (restart=True) to discard them, or another workdir."
-        )
     run = run_state.from_checkpoint(arrays, meta)
     logging.info(
         "Resuming from checkpoint: task %d, epoch %d (global epoch %d).",
@@ -302,45 +299,3 @@ def _resume(
         run.global_epoch,
     )
     return run
-
-
-def _epoch_record(
-    run: run_state.Run,
-    model: Model,
-    hp: steps.StepConfig,
-    out: dict,
-    current: np.ndarray,
-    lr: float,
-) -> dict[str, Any]:
-    """The metrics record of the epoch just trained (accuracies are added by the caller)."""
-    record = {"task": run.task, "epoch": run.epoch, "global_epoch": run.global_epoch, "lr": lr}
-    record["loss"] = float(np.mean(out["losses"]))
-    record["config"] = search_space.config_to_string(current)
-    if hp.method == "lasem":
-        prior = np.exp(np.asarray(steps.make_prior(model, hp).log_prob(run.state.prior)))
-        run.prior_history[run.task].append(prior.tolist())
-        record["top_prior"] = float(prior.max())
-        record["top_posterior"] = float(out["posterior"][int(np.argmax(prior))])
-    return record
-
-
-def _current_config(
-    model: Model, hp: steps.StepConfig, state: steps.TrainState, static_cfg: np.ndarray | None
-) -> np.ndarray:
-    """The configuration the current task is evaluated with: argmax prior (lowest on ties)."""
-    if static_cfg is not None:
-        return static_cfg
-    log_prior = steps.make_prior(model, hp).log_prob(state.prior)
-    return model.configs[int(np.argmax(np.asarray(log_prior)))]
-
-
-def _results(
-    config: ml_collections.ConfigDict, tasks: Sequence[Task], run: run_state.Run
-) -> dict[str, Any]:
-    configs = [run_state.as_bool(c) for c in run.chosen]
-    results = loop_utils.base_results(config, tasks, run.records, configs)
-    results["prior_history"] = run.prior_history
-    if config.method == "brute_force":
-        results["search"] = run.search
-    results["num_parameters"] = consolidate.live_parameter_count(run.shared, run.finished, configs)
-    return results

@@ -80,13 +80,15 @@ def test_search_records_are_the_winners(digits):
     assert {r["config"] for r in ours} == {chosen}
 
 
-def test_first_task_not_searched_trains_all():
-    """search_first_task=False trains task 0 with `all` only (the reference's choice)."""
-    c = _config("brute_force")
+@pytest.mark.parametrize(("learner", "first"), [("hps", [0, 0, 0, 0]), ("dfcnn", [1, 1, 1, 1])])
+def test_first_task_not_searched(learner, first):
+    """search_first_task=False: HPS trains task 0 task-specific, TF/DF-CNN shared (spec 8)."""
+    c = _config("brute_force", learner)
     c.brute_force.search_first_task = False
     c.model.partition = PARTITION
     results = trainer.train_lifelong(TASKS, c)
-    assert results["search"][0]["configs"] == [search_space.config_to_string([1, 1, 1, 1])]
+    assert results["search"][0]["configs"] == [search_space.config_to_string(first)]
+    assert results["chosen_configs"][0] == first
     assert len(results["search"][1]["configs"]) == 4
 
 
@@ -110,12 +112,12 @@ def test_score_and_ties():
 
 
 def test_candidates_follow_the_partition():
-    """Candidates are the partition's configurations, or only `all` when not searching."""
+    """Candidates are the partition's configurations, or only `none` (HPS) when not searching."""
     model = trainer.make_model(_digits_config("brute_force"), TASKS[0])
     np.testing.assert_array_equal(
         brute_force.candidates(model, search=True), search_space.enumerate_configs(4, PARTITION)
     )
-    np.testing.assert_array_equal(brute_force.candidates(model, search=False), [[True] * 4])
+    np.testing.assert_array_equal(brute_force.candidates(model, search=False), [[False] * 4])
 
 
 def test_static_config_field_is_ignored():

@@ -47,11 +47,40 @@ def test_hand_computed_three_task_example():
         "final_accuracy",
         "forgetting_ratio",
         "accuracy_matrix",
+        "accuracy_matrix_last_epoch",
         "mean_peak_accuracy",
         "mean_final_accuracy",
         "mean_forgetting_ratio",
         "bwt",
     }
+    assert out["accuracy_matrix_last_epoch"] == out["accuracy_matrix"]
+
+
+KEPT = [[0.5], [0.25, 0.625], [0.5, 0.125, 1.0]]
+
+
+def test_kept_rows_drive_final_forgetting_and_bwt():
+    """With kept rows, final, ratio and BWT use them; the last-epoch matrix is kept apart."""
+    out = summarize(RECORDS, num_tasks=3, kept_rows=KEPT)
+    assert out["peak_accuracy"] == [0.5, 0.75, 1.0]
+    assert out["final_accuracy"] == [0.5, 0.125, 1.0]
+    assert out["forgetting_ratio"] == [1.0, 0.125 / 0.75, 1.0]
+    assert out["accuracy_matrix"] == [[0.5, None, None], [0.25, 0.625, None], [0.5, 0.125, 1.0]]
+    assert out["accuracy_matrix_last_epoch"][1] == [0.375, 0.5, None]
+    # ((R[2][0] - R[0][0]) + (R[2][1] - R[1][1])) / 2 = (0 - 0.5) / 2.
+    assert out["bwt"] == -0.25
+
+
+@pytest.mark.parametrize(
+    ("kept", "message"),
+    [
+        (KEPT[:2], r"one per task \(3\)"),
+        ([[0.5], [0.25], [0.5, 0.1, 1.0]], r"kept_rows\[1\] has 1"),
+    ],
+)
+def test_kept_rows_shape_is_checked(kept, message):
+    with pytest.raises(ValueError, match=message):
+        summarize(RECORDS, num_tasks=3, kept_rows=kept)
 
 
 def test_output_is_plain_json():

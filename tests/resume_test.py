@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lasem_jax import checkpoint, lockstep, trainer
+from lasem_jax import checkpoint, lockstep, trainer, tree_io
 from tests.trainer_test import _config, _task
 
 TASKS = [_task(0), _task(1)]
@@ -113,8 +113,8 @@ def test_corrupt_newest_checkpoint_falls_back_with_warning(tmp_path, reference, 
         )
     store = checkpoint.CheckpointStore(os.path.join(workdir, "checkpoints"))
     newest = store._path(store.steps()[-1])
-    shutil.rmtree(os.path.join(newest, "arrays"))
-    with open(os.path.join(newest, "meta.json"), "w") as f:
+    shutil.rmtree(os.path.join(newest, tree_io.ARRAYS))
+    with open(os.path.join(newest, tree_io.SKELETON), "w") as f:
         f.write("{not json")
     warnings = []
     monkeypatch.setattr(checkpoint.logging, "warning", lambda msg, *a: warnings.append(msg % a))

@@ -1,0 +1,46 @@
+"""Evaluates a finished run's saved model on its tasks' test sets, rebuilt from its config.
+
+python -m launch.evaluate --workdir=/tmp/lasem_digits
+(prints each task's test accuracy with the model in <workdir>/model/; they equal the last row
+of results.json's accuracy_matrix)
+"""
+
+import json
+import os
+
+from absl import flags
+
+import lasem_jax
+from lasem_jax.data import make_tasks
+from launch import common
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "The workdir of a finished run.")
+
+
+def evaluate(workdir: str) -> list[float]:
+    """Test accuracy of every task of the run in `workdir` with its saved model."""
+    model = lasem_jax.load_trained(workdir)
+    tasks = make_tasks(model.config.data, seed=int(model.config.seed), workdir=workdir)
+    if len(tasks) != model.num_tasks:
+        raise ValueError(
+            f"The config builds {len(tasks)} tasks but the model has {model.num_tasks}."
+        )
+    return [model.evaluate(k, t.x_test, t.y_test) for k, t in enumerate(tasks)]
+
+
+def main(argv: list[str]) -> None:
+    """Prints one line per task and the mean as JSON."""
+    if len(argv) > 1:
+        common.fail(f"unexpected arguments {argv[1:]}; flags look like --workdir=DIR.")
+    if not _WORKDIR.value:
+        common.fail("--workdir is required: the workdir of a finished run.")
+    accuracies = evaluate(_WORKDIR.value)
+    for k, acc in enumerate(accuracies):
+        print(f"task {k}: test accuracy {acc:.4f}")
+    summary = {"test_accuracy": accuracies, "mean": sum(accuracies) / len(accuracies)}
+    print(json.dumps(summary))
+    print(f"Model: {os.path.join(_WORKDIR.value, lasem_jax.trained.MODEL_DIR)}")
+
+
+if __name__ == "__main__":
+    common.run(main)
