@@ -110,3 +110,25 @@ def test_lifelong_run_learns_alpha_and_reports_its_argmax(learner, order, tmp_pa
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["task"] for r in records] == [0, 0, 1, 1]
     assert results["accuracy_matrix"][1][1] == results["final_accuracy"][1]
+
+
+def test_finished_tasks_are_served_by_the_consolidated_model():
+    """After `end_task`, earlier tasks read the kept shared params, not the last trained ones."""
+    runner = darts.Darts(_config("darts", epochs=1), TASKS)
+    x, y = jnp.asarray(TASKS[0].x_test), jnp.asarray(TASKS[0].y_test)
+    num_layers = runner.models[0].num_layers
+    for t, transfer in enumerate([True, False]):  # task 0 transfers every layer, task 1 none
+        runner.start_task(t, jax.random.PRNGKey(t))
+        runner.train_epoch(t, jnp.asarray(TASKS[t].x_train), jnp.asarray(TASKS[t].y_train), 1e-3)
+        runner.alphas[t] = np.tile([0.0, 1.0] if transfer else [1.0, 0.0], (num_layers, 1))
+        trained = runner.state.params["shared"]
+        runner.end_task(t)
+        if t == 0:
+            shared0, logits0 = runner.shared, np.asarray(runner.logits(0, x))
+            acc0 = runner.accuracy(0, x, y)
+    assert runner.state is None
+    chex.assert_trees_all_equal(runner.shared, shared0)  # rolled back: task 1 transfers none
+    with pytest.raises(AssertionError):
+        chex.assert_trees_all_equal(trained, shared0)  # task 1's training moved them
+    np.testing.assert_array_equal(np.asarray(runner.logits(0, x)), logits0)
+    assert runner.accuracy(0, x, y) == acc0 == pytest.approx(np.mean(logits0.argmax(-1) == y))

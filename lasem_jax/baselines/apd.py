@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -132,6 +133,8 @@ class APD(base.Baseline):
         self.shared: base.Params = {}
         self.shared_prev: dict[str, jax.Array] = {}
         self.task_params: list[base.Params] = []
+        self.opt_state: Any = None
+        self.rng: jax.Array | None = None
         loss = functools.partial(
             apd_loss,
             self.arch,
@@ -179,3 +182,32 @@ class APD(base.Baseline):
     def num_parameters(self) -> int:
         """Shared kernels and biases plus every seen task's masks, additives and head."""
         return count_params(self.shared) + count_params(self.task_params)
+
+    def predict(self, state: base.Params, k: int, x: jax.Array) -> jax.Array:
+        """Logits `[N, K_k]` of task `k` with the shared layers and its own parameters."""
+        return apd_logits(self.arch, state["shared"], state["tasks"][k], x)
+
+    def predict_state(self) -> base.Params:
+        """`{"shared": {"layer_i": {"w", "b"}}, "tasks": [{"convs", "head"} per task]}`."""
+        return {"shared": self.shared, "tasks": list(self.task_params)}
+
+    def load_predict_state(self, state: base.Params) -> None:
+        """Serves the tasks of `state` (see `predict_state`)."""
+        state = base.to_device(state)
+        self.shared, self.task_params = state["shared"], list(state["tasks"])
+
+    def train_state(self) -> base.Params:
+        """`predict_state()` plus `shared_prev` (drift anchor), `opt_state` and `rng`."""
+        return {
+            **self.predict_state(),
+            "shared_prev": self.shared_prev,
+            "opt_state": self.opt_state,
+            "rng": self.rng,
+        }
+
+    def load_train_state(self, state: base.Params) -> None:
+        """Resumes from `train_state()`."""
+        self.load_predict_state(state)
+        self.shared_prev, self.opt_state, self.rng = base.to_device(
+            (state["shared_prev"], state["opt_state"], state["rng"])
+        )

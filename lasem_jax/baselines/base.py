@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import jax
@@ -38,13 +38,20 @@ class Baseline:
     name: ClassVar[str] = ""
     uses_learner: ClassVar[bool] = False  # results name config.learner, else "none"
 
-    def __init__(self, config: ml_collections.ConfigDict, tasks: list[Task]) -> None:
-        self.config, self.tasks = config, tasks
+    def __init__(self, config: ml_collections.ConfigDict, tasks: Sequence[Task]) -> None:
+        self.config, self.tasks = config, list(tasks)
         m = config.model
         self.arch = get_architecture(
             m.arch, width=m.width, input_shape=tasks[0].image_shape, fc_hidden=m.fc_hidden
         )
         self.he = bool(m.he_init)
+        chunk = int(config.train.eval_chunk)
+        self._jit_logits = jax.jit(
+            lambda state, k, x: chunked_logits(
+                lambda xb: self.predict(state, k, xb), x, chunk=chunk
+            ),
+            static_argnums=1,
+        )
 
     def start_task(self, t: int, key: Array) -> None:
         """Prepares the parameters and optimiser of task `t` (fresh ones, from `key`)."""
@@ -67,8 +74,64 @@ class Baseline:
         return None
 
     def num_parameters(self) -> int:
-        """Scalars the method keeps to serve every task seen so far."""
+        """Scalars some seen task's prediction reads (what a deployed model must store)."""
         raise NotImplementedError
+
+    def predict_state(self) -> Params:
+        """Everything `predict` needs to serve every task seen so far (no optimiser state).
+
+        A tree of dicts (string keys), lists, tuples and arrays; the current task, while one is
+        being trained, is included as `accuracy` evaluates it.
+        """
+        raise NotImplementedError
+
+    def load_predict_state(self, state: Params) -> None:
+        """Makes a fresh object serve the tasks of `state` (`predict_state`, maybe reloaded).
+
+        Afterwards `logits` and `accuracy` give what the object that saved `state` gave.
+        """
+        raise NotImplementedError
+
+    def predict(self, state: Params, k: int, x: Array) -> Array:
+        """Eval-mode logits `[N, K_k]` of task `k` on `x` `[N, H, W, C]`, pure in `state`.
+
+        Differentiable with respect to the floating-point arrays of `state`.
+        """
+        raise NotImplementedError
+
+    def logits(self, k: int, x: Array) -> Array:
+        """`predict(predict_state(), k, x)`: `[N, K_k]` logits of task `k`, jitted and chunked."""
+        return self._jit_logits(self.predict_state(), k, jnp.asarray(x))
+
+    def train_state(self) -> Params:
+        """Everything that determines the rest of the run, at an epoch or task boundary.
+
+        A tree of dicts (string keys), lists, tuples, NamedTuples (optimiser states), None,
+        Python scalars and arrays; `load_train_state` on a fresh object resumes bitwise.
+        """
+        raise NotImplementedError
+
+    def load_train_state(self, state: Params) -> None:
+        """Restores `train_state()` (maybe reloaded with NumPy arrays) into a fresh object."""
+        raise NotImplementedError
+
+
+def to_device(tree: Any) -> Any:
+    """`tree` with its NumPy arrays as JAX arrays; containers and Python scalars unchanged."""
+    return jax.tree.map(
+        lambda v: jnp.asarray(v) if isinstance(v, np.ndarray | np.generic) else v, tree
+    )
+
+
+def chunked_logits(logits_fn: Callable[[Array], Array], x: Array, *, chunk: int) -> Array:
+    """`logits_fn(xb) -> [b, K]` on `x` `[N, ...]`, `chunk` rows at a time -> `[N, K]`."""
+    n = x.shape[0]
+    chunk = max(1, min(chunk, n))
+    num_chunks = -(-n // chunk)
+    pad = num_chunks * chunk - n
+    xs = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(num_chunks, chunk, *x.shape[1:])
+    out = jax.lax.map(logits_fn, xs)
+    return out.reshape(num_chunks * chunk, -1)[:n]
 
 
 def init_plain_convs(rng: np.random.Generator, arch: Architecture, *, he: bool) -> Params:

@@ -183,7 +183,8 @@ class Darts(base.Baseline):
 
     Attributes:
       alphas: `[L, 2]` architecture weights per task so far (the final ones of finished tasks).
-      state: the current task's `DartsState` (set by `start_task`).
+      state: the current task's `DartsState`, set by `start_task`, None once it has ended.
+      shared: the consolidated shared parameters (those finished tasks are evaluated with).
     """
 
     name = "darts"
@@ -199,6 +200,7 @@ class Darts(base.Baseline):
         self.chosen: list[np.ndarray] = []
         self.alive = np.zeros(self.models[0].num_layers, bool)
         self.shared: base.Params = {}
+        self.state: DartsState | None = None
 
     def start_task(self, t: int, key: Array) -> None:
         """Refreshes dead shared layers, draws task params and resets alpha and both optimisers."""
@@ -234,15 +236,19 @@ class Darts(base.Baseline):
         return np.asarray(losses)
 
     def accuracy(self, k: int, x: Array, y: Array) -> float:
-        """Task `k` with its configuration, its task params and the live shared params."""
-        task = self.finished[k] if k < len(self.finished) else self.state.params["task"]
-        params = {"shared": self.state.params["shared"], "task": task}
-        config = jnp.asarray(self.chosen_config(k))
+        """Task `k` with its configuration and task params, as `predict_state` holds them."""
+        state = self.predict_state()
+        params = {"shared": state["shared"], "task": state["tasks"][k]}
+        config = jnp.asarray(state["configs"][k])
         chunk = int(self.config.train.eval_chunk)
         return float(_accuracy(self.models[k], params, config, x, y, chunk=chunk))
 
     def end_task(self, t: int) -> None:
-        """Consolidates task `t` with its discrete configuration (LASEM's rules)."""
+        """Consolidates task `t` with its discrete configuration (LASEM's rules).
+
+        The kept model (consolidated shared params, stored task params) serves every task from
+        now on; the training state is dropped.
+        """
         config = discrete_config(self.alphas[t])
         self.shared, frozen, self.alive = consolidate.consolidate(
             self.shared,
@@ -253,6 +259,7 @@ class Darts(base.Baseline):
         )
         self.finished.append(frozen)
         self.chosen.append(config)
+        self.state = None
 
     def chosen_config(self, t: int) -> np.ndarray:
         """`[L]` bool: the stored configuration of a finished task, else argmax of its alpha."""
@@ -261,3 +268,48 @@ class Darts(base.Baseline):
     def num_parameters(self) -> int:
         """Live shared parameters plus every finished task's kept parameters."""
         return consolidate.live_parameter_count(self.shared, self.finished, self.chosen)
+
+    def predict(self, state: base.Params, k: int, x: Array) -> Array:
+        """Logits `[N, K_k]` of task `k`'s configuration network (see `predict_state`)."""
+        params = {"shared": state["shared"], "task": state["tasks"][k]}
+        return self.models[k].apply_config(params, x, state["configs"][k])
+
+    def predict_state(self) -> base.Params:
+        """`{"shared", "tasks": [task params], "configs": [[L] bool]}`, one entry per task.
+
+        Finished tasks use the consolidated shared params; while a task trains, the live shared
+        params and the task's current params and configuration (argmax of its alpha).
+        """
+        shared, tasks, configs = self.shared, list(self.finished), list(self.chosen)
+        if self.state is not None:
+            shared = self.state.params["shared"]
+            tasks.append(self.state.params["task"])
+            configs.append(discrete_config(self.state.alpha))
+        return {"shared": shared, "tasks": tasks, "configs": configs}
+
+    def load_predict_state(self, state: base.Params) -> None:
+        """Serves the tasks of `state` as finished tasks (see `predict_state`)."""
+        self.shared = base.to_device(state["shared"])
+        self.finished = list(base.to_device(state["tasks"]))
+        self.chosen = [np.asarray(c, bool) for c in state["configs"]]
+        self.alive = np.logical_or.reduce([np.zeros_like(self.alive), *self.chosen])
+
+    def train_state(self) -> base.Params:
+        """`{"shared", "finished", "chosen", "alive", "alphas", "state"}` (`state` may be None)."""
+        return {
+            "shared": self.shared,
+            "finished": list(self.finished),
+            "chosen": list(self.chosen),
+            "alive": self.alive,
+            "alphas": list(self.alphas),
+            "state": self.state,
+        }
+
+    def load_train_state(self, state: base.Params) -> None:
+        """Resumes from `train_state()`."""
+        self.shared, self.finished, self.state = base.to_device(
+            (state["shared"], list(state["finished"]), state["state"])
+        )
+        self.chosen = [np.asarray(c, bool) for c in state["chosen"]]
+        self.alive = np.asarray(state["alive"], bool)
+        self.alphas = [np.asarray(a) for a in state["alphas"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +12,6 @@ import numpy as np
 
 from lasem_jax import layers, steps
 from lasem_jax.baselines import base, den_math
-from lasem_jax.model import count_params
 from lasem_jax.task import Task
 
 
@@ -76,6 +76,13 @@ class DEN(base.Baseline):
         self.heads: list[base.Params] = []
         self.masks: list[list[np.ndarray]] = []
         self.timestamps: list[list[int]] = []
+        self.rng: jax.Array | None = None
+        self.gen: np.random.Generator | None = None
+        self.opt_state: Any = None
+        self.prev: base.Params = {}
+        self.old_widths = list(self.widths)
+        self.epoch, self.expanded, self.phase = 0, False, ""
+        self.selected: list[np.ndarray] = []
         loss = functools.partial(den_math.den_loss, self.arch)
         self._epoch = base.make_epoch(loss, int(config.train.batch_size))
         self._accuracy = base.make_accuracy(self._logits, int(config.train.eval_chunk))
@@ -94,10 +101,6 @@ class DEN(base.Baseline):
         masks = tuple(jnp.asarray(m, jnp.float32) for m in self.masks[k])
         return self.convs, self.heads[k], masks
 
-    def logits(self, k: int, x: jax.Array) -> jax.Array:
-        """Logits `[N, K_k]` of task `k` on images `x` `[N, H, W, C]` (no dropout)."""
-        return self._logits(self._task_params(k), x)
-
     def start_task(self, t: int, key: jax.Array) -> None:
         """Adds task `t`'s head and mask (all current channels) and snapshots the network."""
         init_key, self.rng = jax.random.split(key)
@@ -113,7 +116,7 @@ class DEN(base.Baseline):
         self.prev = self.convs
         self.old_widths = list(self.widths)
         self.epoch, self.expanded, self.phase = 0, False, ""
-        self.selected: list[np.ndarray] = []
+        self.selected = []
 
     def _frozen(self, phase: str) -> dict:
         """The gradient masks and penalty weights of `phase` (see the class docstring)."""
@@ -245,5 +248,67 @@ class DEN(base.Baseline):
         self.timestamps.append(list(self.widths))
 
     def num_parameters(self) -> int:
-        """The current network and every head (the bool channel masks are not counted)."""
-        return count_params(self.convs) + count_params(self.heads)
+        """Weights some task reads through its channel masks (`den_math.read_parameter_count`).
+
+        Zero rows added to old heads and weights between channels no single task uses are not
+        counted, nor are the bool masks.
+        """
+        return den_math.read_parameter_count(self.convs, self.heads, self.masks, self.spatial)
+
+    def predict(self, state: base.Params, k: int, x: jax.Array) -> jax.Array:
+        """Logits `[N, K_k]` of task `k`: its head and channel masks (see `predict_state`)."""
+        masks = tuple(jnp.asarray(m, jnp.float32) for m in state["masks"][k])
+        return den_math.den_logits(self.arch, state["convs"], state["heads"][k], masks, x)
+
+    def predict_state(self) -> base.Params:
+        """The network, every head and every task's channel masks.
+
+        `{"convs": {"layer_i": {"w", "b"}}, "heads": [head per task], "masks": per task, per
+        layer, a `[C_i]` bool mask}`.
+        """
+        masks = [list(task_masks) for task_masks in self.masks]
+        return {"convs": self.convs, "heads": list(self.heads), "masks": masks}
+
+    def load_predict_state(self, state: base.Params) -> None:
+        """Serves the tasks of `state` (see `predict_state`)."""
+        self.convs = base.to_device(state["convs"])
+        self.heads = list(base.to_device(state["heads"]))
+        self.masks = [[np.asarray(m, bool) for m in masks] for masks in state["masks"]]
+        self.widths = [int(self.convs[f"layer_{i}"]["b"].shape[0]) for i in range(len(self.widths))]
+
+    def train_state(self) -> base.Params:
+        """`predict_state()` plus the growth bookkeeping and the current task's phase.
+
+        Adds `widths`, `timestamps`, `rng`, `gen` (the NumPy generator's state, Python ints),
+        `opt_state`, `prev` (the network when the task started), `old_widths`, `epoch`,
+        `expanded`, `phase` and `selected` (`[C_i]` bool per layer, or empty).
+        """
+        return {
+            **self.predict_state(),
+            "widths": list(self.widths),
+            "timestamps": [list(ts) for ts in self.timestamps],
+            "rng": self.rng,
+            "gen": None if self.gen is None else self.gen.bit_generator.state,
+            "opt_state": self.opt_state,
+            "prev": self.prev,
+            "old_widths": list(self.old_widths),
+            "epoch": self.epoch,
+            "expanded": self.expanded,
+            "phase": self.phase,
+            "selected": list(self.selected),
+        }
+
+    def load_train_state(self, state: base.Params) -> None:
+        """Resumes from `train_state()`."""
+        self.load_predict_state(state)
+        self.widths, self.old_widths = list(state["widths"]), list(state["old_widths"])
+        self.timestamps = [list(ts) for ts in state["timestamps"]]
+        self.rng, self.opt_state, self.prev = base.to_device(
+            (state["rng"], state["opt_state"], state["prev"])
+        )
+        self.gen = None
+        if state["gen"] is not None:
+            self.gen = np.random.default_rng()
+            self.gen.bit_generator.state = state["gen"]
+        self.epoch, self.expanded, self.phase = state["epoch"], state["expanded"], state["phase"]
+        self.selected = [np.asarray(m, bool) for m in state["selected"]]

@@ -242,3 +242,34 @@ def split_units(
     w = convs[name]["w"].at[:, :, :c_in, drifted].set(prev["w"][..., drifted])
     b = convs[name]["b"].at[drifted].set(prev["b"][drifted])
     return {**convs, name: {"w": w, "b": b}}, heads
+
+
+def read_parameter_count(
+    convs: base.Params, heads: Heads, masks: Sequence[Sequence[np.ndarray]], spatial: int
+) -> int:
+    """Scalars of `convs` and `heads` that some task's prediction reads through its masks.
+
+    Task k reads, in layer i, the kernel entries from its channels of layer i - 1 (every input
+    channel for i = 0) into its channels of layer i and the biases of the latter; in its own
+    head, the first weight's rows of its last-layer channels and every other head tensor.
+
+    Args:
+      convs: `{"layer_i": {"w": [k, k, C_{i-1}, C_i], "b": [C_i]}}`.
+      heads: every task's head (first weight `[spatial * C_{L-1}, n]`).
+      masks: per task, per layer, the `[C_i]` bool channels it uses.
+      spatial: `H * W` of the last conv layer's output.
+    """
+    total = 0
+    for i in range(len(convs)):
+        w = convs[f"layer_{i}"]["w"]
+        read, biases = np.zeros(w.shape[2:], bool), np.zeros(w.shape[3], bool)
+        for task_masks in masks:
+            inputs = task_masks[i - 1] if i > 0 else np.ones(w.shape[2], bool)
+            read |= np.outer(inputs, task_masks[i])
+            biases |= task_masks[i]
+        total += w.shape[0] * w.shape[1] * int(read.sum()) + int(biases.sum())
+    for head, task_masks in zip(heads, masks, strict=True):
+        first = head[head_input_key(head)]["w"]
+        rest = sum(np.size(v) for v in jax.tree.leaves(head)) - np.size(first)
+        total += spatial * int(np.sum(task_masks[-1])) * first.shape[-1] + rest
+    return total

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -10,10 +11,45 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+from absl import logging
 
-from lasem_jax import loop_utils, results_io, search_space
+from lasem_jax import (
+    checkpoint,
+    interrupt,
+    loop_utils,
+    results_io,
+    search_space,
+    trained,
+    workdir_lock,
+)
 from lasem_jax.baselines.base import Baseline
 from lasem_jax.task import Task
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where a competing method's run stands after an epoch (checkpointed with its state).
+
+    Attributes:
+      key: the key the next task's key is split from.
+      task: the current task.
+      epoch: epochs of the current task done (0: not started).
+      global_epoch: epochs done in the whole run (learning-rate schedule).
+      records: the per-epoch metrics records so far.
+      kept: per finished task i, the test accuracy of tasks 0..i after `end_task(i)`.
+      elapsed: seconds trained before this process.
+    """
+
+    key: Any
+    task: int = 0
+    epoch: int = 0
+    global_epoch: int = 0
+    records: list[dict] = dataclasses.field(default_factory=list)
+    kept: list[list[float]] = dataclasses.field(default_factory=list)
+    elapsed: float = 0.0
+
+
+_META = ("task", "epoch", "global_epoch", "records", "kept")
 
 
 def train_baseline(
@@ -23,62 +59,129 @@ def train_baseline(
     *,
     workdir: str | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    restart: bool = False,
 ) -> dict[str, Any]:
     """Trains a competing method on `tasks` in order, as `train_lifelong` trains LASEM.
 
     Same protocol as LASEM: `config.train.epochs_per_task` epochs per task with the global
     learning-rate schedule, after each epoch the validation and test accuracy of every task
-    seen so far, and the same `metrics.jsonl` / `results.json` (written atomically). These
-    methods do not checkpoint: a run that stops starts over (`train_lifelong` documents it).
+    seen so far, after each task's end the test accuracy of the kept model, the same
+    `metrics.jsonl` / `results.json` / `model/`, and the same checkpoints and resume (the
+    method's whole `train_state()` every `config.train.checkpoint_every_epochs` epochs and at
+    every task's last epoch), stops on a signal (`interrupt`) and the workdir lock.
 
     Args:
       method: the `Baseline` subclass.
       tasks: validated tasks.
       config: the run's config.
-      workdir: where `metrics.jsonl` and `results.json` go (optional).
+      workdir: where `metrics.jsonl`, `results.json`, `model/` and checkpoints go (optional).
       on_epoch: optional callback receiving each epoch's record.
+      restart: discard existing checkpoints.
 
     Returns:
       The results dict.
     """
+    with workdir_lock.hold(workdir):
+        return _train(method, tasks, config, workdir, on_epoch, restart)
+
+
+def _train(
+    method: type[Baseline],
+    tasks: Sequence[Task],
+    config: ml_collections.ConfigDict,
+    workdir: str | None,
+    on_epoch: Callable[[dict], None] | None,
+    restart: bool,
+) -> dict[str, Any]:
+    """The body of `train_baseline`."""
     runner = method(config, list(tasks))
-    key = jax.random.PRNGKey(config.seed)
-    metrics_path = os.path.join(workdir, "metrics.jsonl") if workdir else None
+    config_json = results_io.to_jsonable(config)
+    store = None
     if workdir:
-        os.makedirs(workdir, exist_ok=True)
-        results_io.write_jsonl_atomic(metrics_path, [])
-    records: list[dict] = []
-    global_epoch = 0
+        store = checkpoint.CheckpointStore(
+            os.path.join(workdir, "checkpoints"), keep=int(config.train.keep_checkpoints)
+        )
+        if restart:
+            store.clear()
+    progress = _resume(store, runner, config_json) if store else None
+    progress = progress or Progress(key=jax.random.PRNGKey(config.seed))
+    metrics_path = os.path.join(workdir, "metrics.jsonl") if workdir else None
+    if metrics_path:  # Exactly the records of the run so far: no duplicates after a resume.
+        results_io.write_jsonl_atomic(metrics_path, progress.records)
+    epochs, every = int(config.train.epochs_per_task), int(config.train.checkpoint_every_epochs)
     start = time.time()
-    for t, task in enumerate(tasks):
-        key, task_key = jax.random.split(key)
-        runner.start_task(t, task_key)
+    p = progress
+    while p.task < len(tasks):
+        t, task = p.task, tasks[p.task]
+        if p.epoch == 0:
+            p.key, task_key = jax.random.split(p.key)
+            runner.start_task(t, task_key)
         x, y = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
         seen = [loop_utils.device_splits(tasks[k]) for k in range(t + 1)]
-        for epoch in range(1, int(config.train.epochs_per_task) + 1):
-            lr = loop_utils.learning_rate(config, global_epoch)
+        while p.epoch < epochs:
+            lr = loop_utils.learning_rate(config, p.global_epoch)
             losses = runner.train_epoch(t, x, y, lr)
-            global_epoch += 1
-            loop_utils.check_finite(losses, t, epoch)
-            record: dict[str, Any] = {"task": t, "epoch": epoch, "global_epoch": global_epoch}
-            record.update(lr=lr, loss=float(losses.mean()))
-            config_now = runner.chosen_config(t)
-            if config_now is not None:
-                record["config"] = search_space.config_to_string(config_now)
-            for split in ("val", "test"):
-                record[split] = [runner.accuracy(k, *seen[k][split]) for k in range(t + 1)]
-            records.append(record)
+            p.epoch += 1
+            p.global_epoch += 1
+            loop_utils.check_finite(losses, t, p.epoch)
+            record = _record(runner, seen, p, lr, losses)
+            p.records.append(record)
             if metrics_path:
                 results_io.append_jsonl(metrics_path, record)
+            due = p.epoch == epochs or (every > 0 and p.epoch % every == 0)
+            if store and (due or interrupt.requested() is not None):
+                meta = {name: getattr(p, name) for name in _META}
+                meta.update(elapsed=p.elapsed + time.time() - start, config=config_json)
+                store.save(p.global_epoch, {"runner": runner.train_state(), "key": p.key}, meta)
             if on_epoch:
                 on_epoch(record)
+            interrupt.check(t, p.epoch)
         runner.end_task(t)
+        p.kept.append([runner.accuracy(k, *seen[k]["test"]) for k in range(t + 1)])
+        p.task, p.epoch = p.task + 1, 0
     chosen = [runner.chosen_config(t) for t in range(len(tasks))]
-    results = loop_utils.base_results(config, tasks, records, None if chosen[0] is None else chosen)
+    chosen = None if chosen[0] is None else chosen
+    results = loop_utils.base_results(config, tasks, p.records, chosen, p.kept)
     if not method.uses_learner:
         results["learner"] = "none"
     results["num_parameters"] = runner.num_parameters()
-    results["train_seconds"] = time.time() - start
+    results["train_seconds"] = p.elapsed + time.time() - start
     if workdir:
+        trained.save_trained(workdir, config, tasks, runner.predict_state(), chosen)
         results_io.write_json_atomic(os.path.join(workdir, "results.json"), results)
     return results
+
+
+def _record(
+    runner: Baseline, seen: list[dict], p: Progress, lr: float, losses: Any
+) -> dict[str, Any]:
+    """The metrics record of the epoch just trained, with every seen task's accuracies."""
+    t = p.task
+    record: dict[str, Any] = {"task": t, "epoch": p.epoch, "global_epoch": p.global_epoch}
+    record.update(lr=lr, loss=float(losses.mean()))
+    config_now = runner.chosen_config(t)
+    if config_now is not None:
+        record["config"] = search_space.config_to_string(config_now)
+    for split in ("val", "test"):
+        record[split] = [runner.accuracy(k, *seen[k][split]) for k in range(t + 1)]
+    return record
+
+
+def _resume(
+    store: checkpoint.CheckpointStore, runner: Baseline, config_json: dict
+) -> Progress | None:
+    """Restores `runner` and the run's progress from the newest checkpoint, if any."""
+    restored = store.restore_run(config_json)
+    if restored is None:
+        return None
+    tree, meta = restored
+    runner.load_train_state(tree["runner"])
+    progress = Progress(tree["key"], **{name: meta[name] for name in _META})
+    progress.elapsed = float(meta["elapsed"])
+    logging.info(
+        "Resuming from checkpoint: task %d, epoch %d (global epoch %d).",
+        progress.task,
+        progress.epoch,
+        progress.global_epoch,
+    )
+    return progress

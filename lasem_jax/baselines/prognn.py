@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import ml_collections
@@ -154,6 +155,8 @@ class ProgNN(base.Baseline):
         if self.scale <= 0:
             raise ValueError(f"prognn.dim_reduction_scale must be > 0, got {self.scale}.")
         self.columns: list[base.Params] = []
+        self.opt_state: Any = None
+        self.rng: jax.Array | None = None
         self._epoch = base.make_epoch(self._loss, int(config.train.batch_size))
         self._accuracy = base.make_accuracy(self._logits, int(config.train.eval_chunk))
 
@@ -199,3 +202,25 @@ class ProgNN(base.Baseline):
     def num_parameters(self) -> int:
         """Every column's parameters, laterals and heads included."""
         return count_params(self.columns)
+
+    def predict(self, state: base.Params, k: int, x: jax.Array) -> jax.Array:
+        """Logits `[N, K_k]` of column `k` on top of columns `< k`."""
+        columns = state["columns"]
+        return progressive_logits(self.arch, columns[:k], columns[k], x)
+
+    def predict_state(self) -> base.Params:
+        """`{"columns": [column per task]}` (see `init_column`)."""
+        return {"columns": list(self.columns)}
+
+    def load_predict_state(self, state: base.Params) -> None:
+        """Serves the tasks of `state` (see `predict_state`)."""
+        self.columns = list(base.to_device(state["columns"]))
+
+    def train_state(self) -> base.Params:
+        """`predict_state()` plus the current column's `opt_state` and the dropout `rng`."""
+        return {**self.predict_state(), "opt_state": self.opt_state, "rng": self.rng}
+
+    def load_train_state(self, state: base.Params) -> None:
+        """Resumes from `train_state()`."""
+        self.load_predict_state(state)
+        self.opt_state, self.rng = base.to_device((state["opt_state"], state["rng"]))

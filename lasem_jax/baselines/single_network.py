@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import ml_collections
 import numpy as np
@@ -30,12 +32,36 @@ class SingleNetwork(base.Baseline):
                 f"of classes; these tasks have {counts}. Use another method or equal tasks."
             )
         self.params: base.Params = {}
+        self.opt_state: Any = None
+        self.rng: jax.Array | None = None
         self._epoch = base.make_epoch(self._loss, int(config.train.batch_size))
         self._accuracy = base.make_accuracy(self._logits, int(config.train.eval_chunk))
 
     def _logits(self, params: base.Params, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
         feats, _ = base.conv_stack(self.arch, x, base.plain_layer(params["conv"]))
         return layers.apply_head(params["head"], feats, dropout_rng=rng)
+
+    def predict(self, state: base.Params, k: int, x: jax.Array) -> jax.Array:
+        """Logits `[N, K]` of the one network (every task alike) on `x` `[N, H, W, C]`."""
+        del k
+        return self._logits(state, x)
+
+    def predict_state(self) -> base.Params:
+        """`{"conv": {"layer_i": {"w", "b"}}, "head": FC head}`, the one network."""
+        return self.params
+
+    def load_predict_state(self, state: base.Params) -> None:
+        """Serves every task with the network `state` (see `predict_state`)."""
+        self.params = base.to_device(state)
+
+    def train_state(self) -> base.Params:
+        """`{"params", "opt_state", "rng"}`: the network, its RMSProp state and dropout key."""
+        return {"params": self.params, "opt_state": self.opt_state, "rng": self.rng}
+
+    def load_train_state(self, state: base.Params) -> None:
+        """Resumes from `train_state()`."""
+        state = base.to_device(state)
+        self.params, self.opt_state, self.rng = state["params"], state["opt_state"], state["rng"]
 
     def _loss(
         self, params: base.Params, frozen: None, x: jax.Array, y: jax.Array, rng: jax.Array
