@@ -1,4 +1,8 @@
-"""PNG figures of a report (the paper's Fig. 4, 5, 8, 9 and accuracy curves), from results dicts."""
+"""A report's figures (the paper's Fig. 4, 5, 8, 9 and accuracy curves) from summary rows.
+
+Each function returns a matplotlib `Figure` (None without data for it); `to_png` renders one.
+The rows are `reports.summarize`'s.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +14,28 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from lasem_jax import results_io
 
 if TYPE_CHECKING:
-    from lasem_jax.reports import Setting
+    from lasem_jax.report_settings import Setting
 
 METRICS_FILE = "metrics.jsonl"
+Row = Mapping[str, Any]  # a row of `reports.summarize`
 
 
-def _png(fig: Figure) -> bytes:
+def to_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (laid out tightly, 100 dpi)."""
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=100)
     return buf.getvalue()
 
 
-def by_dataset(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+def by_dataset(rows: Sequence[Row]) -> dict[str, list[Row]]:
     """Groups summary rows by their dataset label."""
     out = collections.defaultdict(list)
     for row in rows:
@@ -35,57 +43,101 @@ def by_dataset(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str,
     return dict(out)
 
 
-def fig4(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
-    """Fig. 4: per learner, the static configurations' peak accuracy (box), `all`, LASEM, BF."""
-    learners = sorted({r["learner"] for r in rows if r["method"] == "static"})
-    if not learners:
+def _static_families(rows: Sequence[Row]) -> list[list[Row]]:
+    """The static rows grouped by their shared fields (`base`): one column of Fig. 4 / 9 each."""
+    families: dict[tuple, list[Row]] = {}
+    for row in rows:
+        if row["method"] == "static":
+            families.setdefault(row["base"], []).append(row)
+    return list(families.values())
+
+
+def _matching_lasem(family: Sequence[Row], rows: Sequence[Row]) -> tuple[Row | None, str | None]:
+    """The LASEM row a static family is compared with, or None and a note for the title."""
+    label = family[0]["lasem_setting"]
+    if label is None:
+        return None, f"{family[0]['context']}: no unique matching LASEM setting (see table.md)"
+    return next(r for r in rows if r["setting"] == label), None
+
+
+def _title(ax: Axes, main: str, notes: Sequence[str]) -> None:
+    ax.set_title("\n".join([main, *notes]), fontsize="medium" if not notes else "small")
+
+
+def fig4(rows: Sequence[Row]) -> Figure | None:
+    """Fig. 4: static configurations' peak accuracy (box) with `all`, LASEM and brute force.
+
+    One column per static family (static rows equal in every field but the configuration);
+    LASEM and brute force are marked where exactly one setting of theirs matches the family,
+    and the title names the families without a LASEM match.
+    """
+    families = _static_families(rows)
+    if not families:
         return None
-    fig = Figure(figsize=(3.5 + 1.6 * len(learners), 4))
+    fig = Figure(figsize=(3.5 + 1.6 * len(families), 4))
     ax = fig.add_subplot()
-    for i, learner in enumerate(learners, start=1):
-        static = [r for r in rows if r["learner"] == learner and r["method"] == "static"]
-        ax.boxplot([r["mean_peak_accuracy"] for r in static], positions=[i], widths=0.5)
-        for r in static:
+    drawn: set[str] = set()
+
+    def mark(x: int, row: Row, style: str, name: str) -> None:
+        label = None if name in drawn else name
+        ax.plot(x, row["mean_peak_accuracy"], style, ms=10, label=label)
+        drawn.add(name)
+
+    notes = []
+    for i, family in enumerate(families, start=1):
+        ax.boxplot([r["mean_peak_accuracy"] for r in family], positions=[i], widths=0.5)
+        for r in family:
             if r["static_config"] == "all":
-                ax.plot(i, r["mean_peak_accuracy"], "bs", label="all" if i == 1 else None)
-        for method, style, name in (("lasem", "r*", "LASEM"), ("brute_force", "g^", "brute force")):
-            for r in rows:
-                if r["learner"] == learner and r["method"] == method:
-                    ax.plot(
-                        i, r["mean_peak_accuracy"], style, ms=10, label=name if i == 1 else None
-                    )
-    ax.set_xticks(range(1, len(learners) + 1), learners)
+                mark(i, r, "bs", "all")
+        lasem, note = _matching_lasem(family, rows)
+        if lasem is not None:
+            mark(i, lasem, "r*", "LASEM")
+        notes += [note] if note else []
+        bf = [r for r in rows if r["method"] == "brute_force" and r["base"] == family[0]["base"]]
+        if len(bf) == 1:
+            mark(i, bf[0], "g^", "brute force")
+    ax.set_xticks(range(1, len(families) + 1), [f[0]["context"] for f in families])
     ax.set_ylabel("mean peak accuracy")
-    ax.set_title(f"{rows[0]['dataset']}: static configs (box) vs LASEM, brute force")
-    ax.legend()
-    return _png(fig)
+    versus = [name for name in ("LASEM", "brute force") if name in drawn]
+    main = f"{rows[0]['dataset']}: static configs (box)"
+    _title(ax, main + (f" vs {', '.join(versus)}" if versus else ""), notes)
+    if drawn:
+        ax.legend()
+    return fig
 
 
-def fig5(rows: Sequence[Mapping[str, Any]], groups: Mapping[Setting, Sequence]) -> bytes | None:
-    """Fig. 5: fraction of tasks transferring each layer for each LASEM setting (mean of seeds)."""
-    lasem = [(s, runs) for s, runs in groups.items() if s.method == "lasem"]
-    lasem = [(s, runs) for s, runs in lasem if s.dataset == rows[0]["dataset"]]
+def fig5(rows: Sequence[Row], groups: Mapping[Setting, Sequence]) -> Figure | None:
+    """Fig. 5: fraction of tasks transferring each layer (0 = input side) per LASEM setting."""
+    dataset = rows[0]["dataset"]
+    lasem = [
+        (s, runs) for s, runs in groups.items() if s.method == "lasem" and s.dataset == dataset
+    ]
     if not lasem:
         return None
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     width = 0.8 / len(lasem)
+    num_layers = 0
     for i, (setting, runs) in enumerate(lasem):
         frac = np.mean([r["transfer_fraction_per_layer"] for _, r in runs], axis=0)
-        x = np.arange(1, frac.size + 1) + (i - (len(lasem) - 1) / 2) * width
+        x = np.arange(frac.size) + (i - (len(lasem) - 1) / 2) * width
         ax.bar(x, frac, width, label=setting.label)
-    ax.set_xticks(range(1, frac.size + 1))
-    ax.set_xlabel("layer (input side first)")
+        num_layers = max(num_layers, frac.size)
+    ax.set_xticks(range(num_layers))
+    ax.set_xlabel("layer (0 = input side)")
     ax.set_ylabel("fraction of tasks transferring")
     ax.set_ylim(0, 1.05)
+    ax.set_title(f"{dataset}: layers LASEM transfers (mean over seeds)")
     ax.legend(fontsize="small")
-    return _png(fig)
+    return fig
 
 
-def fig8(rows: Sequence[Mapping[str, Any]], groups: Mapping[Setting, Sequence]) -> bytes | None:
+def fig8(rows: Sequence[Row], groups: Mapping[Setting, Sequence]) -> Figure | None:
     """Fig. 8: histogram of the configurations LASEM chose (all tasks and seeds)."""
-    lasem = [(s, runs) for s, runs in groups.items() if s.method == "lasem"]
-    lasem = [(s, runs) for s, runs in lasem if s.dataset == rows[0]["dataset"]]
+    dataset = rows[0]["dataset"]
+    lasem = [
+        (s, runs) for s, runs in groups.items() if s.method == "lasem" and s.dataset == dataset
+    ]
     if not lasem:
         return None
     fig = Figure(figsize=(8, 2.8 * len(lasem)))
@@ -97,42 +149,46 @@ def fig8(rows: Sequence[Mapping[str, Any]], groups: Mapping[Setting, Sequence]) 
         ax = fig.add_subplot(len(lasem), 1, i)
         ax.bar(range(len(names)), [counts[n] for n in names])
         ax.set_xticks(range(len(names)), names, rotation=90, fontsize="small")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("tasks")
         ax.set_title(f"{setting.label}: chosen configurations (1 = transfer)")
-    return _png(fig)
+    return fig
 
 
-def fig9(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
-    """Fig. 9: forgetting ratio of static `all`, the best static (peak accuracy) and LASEM."""
-    bars = []  # (learner, kind, mean, ci)
-    for learner in sorted({r["learner"] for r in rows}):
-        mine = [r for r in rows if r["learner"] == learner]
-        static = [r for r in mine if r["method"] == "static"]
-        picks = [("all", [r for r in static if r["static_config"] == "all"][:1])]
-        best = max(static, key=lambda r: r["mean_peak_accuracy"], default=None)
-        picks.append(
-            (f"best static ({best['static_config']})" if best else "", [best] * bool(best))
-        )
-        picks.append(("LASEM", [r for r in mine if r["method"] == "lasem"][:1]))
-        for kind, found in picks:
-            for r in found:
-                bars.append(
-                    (learner, kind, r["mean_forgetting_ratio"], r["mean_forgetting_ratio_ci"])
-                )
+def fig9(rows: Sequence[Row]) -> Figure | None:
+    """Fig. 9: forgetting ratio of static `all`, the best static (peak accuracy) and LASEM.
+
+    Per static family as `fig4`; the LASEM bar only where exactly one LASEM setting matches
+    (the title names the families without one). Error bars: the 95% CI, none for one seed.
+    """
+    bars, notes = [], []  # (family context, kind, row)
+    for family in _static_families(rows):
+        context = family[0]["context"]
+        bars += [(context, "all", r) for r in family if r["static_config"] == "all"]
+        best = max(family, key=lambda r: r["mean_peak_accuracy"])
+        bars.append((context, f"best static ({best['static_config']})", best))
+        lasem, note = _matching_lasem(family, rows)
+        bars += [(context, "LASEM", lasem)] if lasem is not None else []
+        notes += [note] if note else []
     if not bars:
         return None
-    fig = Figure(figsize=(2 + 0.7 * len(bars), 4))
+    names = ["\n".join([*context.split(), kind]) for context, kind, _ in bars]
+    per_bar = max(0.7, 0.07 * max(len(line) for n in names for line in n.split("\n")))
+    fig = Figure(figsize=(2 + per_bar * len(bars), 4.5))
     ax = fig.add_subplot()
     colors = {"all": "tab:blue", "LASEM": "tab:red"}
-    for i, (_, kind, mean, ci) in enumerate(bars):
-        ax.bar(i, mean, yerr=ci or 0.0, color=colors.get(kind, "tab:gray"), capsize=3)
-    ax.set_xticks(range(len(bars)), [f"{lr}\n{k}" for lr, k, _, _ in bars], fontsize="small")
+    for i, (_, kind, r) in enumerate(bars):
+        ci = r["mean_forgetting_ratio_ci"]
+        color = colors.get(kind, "tab:gray")
+        ax.bar(i, r["mean_forgetting_ratio"], yerr=ci, color=color, capsize=3)
+    ax.set_xticks(range(len(bars)), names, fontsize="small")
     ax.set_ylabel("mean forgetting ratio (final / peak)")
     ax.axhline(1.0, color="k", lw=0.5)
-    return _png(fig)
+    _title(ax, f"{rows[0]['dataset']}: forgetting (error bars: 95% CI)", notes)
+    return fig
 
 
-def curves(setting: Setting, runs: Sequence[tuple[str, Mapping[str, Any]]]) -> bytes | None:
+def curves(setting: Setting, runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Figure | None:
     """Mean test accuracy over the tasks seen so far per epoch, one line per seed."""
     fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()
@@ -157,4 +213,4 @@ def curves(setting: Setting, runs: Sequence[tuple[str, Mapping[str, Any]]]) -> b
     ax.set_ylabel("mean test accuracy (tasks seen)")
     ax.set_title(setting.label)
     ax.legend(fontsize="small")
-    return _png(fig)
+    return fig

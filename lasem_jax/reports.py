@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import collections
 import csv
 import io
 import json
 import logging
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from lasem_jax import figures, results_io, search_space
+from lasem_jax.report_settings import Setting, group_runs, match_lasem
 
 _LOG = logging.getLogger(__name__)
 
@@ -26,6 +25,10 @@ METRICS = ("mean_peak_accuracy", "mean_forgetting_ratio", "train_seconds")
 
 def paper_static_configs(num_layers: int) -> list[str]:
     """Returns the paper's static configurations for a network depth (spec section 7).
+
+    For 6 layers the paper's text says 16 static configurations were tested, but it names
+    none beyond these 12, which are the ones the reference code's table lists for 6 layers;
+    the other four are unknown, so only these 12 are run.
 
     Args:
       num_layers: number of conv layers `L`.
@@ -76,25 +79,6 @@ def expand_config_names(spec: str, num_layers: int) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-class Setting(NamedTuple):
-    """What makes runs comparable; seeds of one setting are averaged."""
-
-    method: str
-    learner: str
-    dataset: str  # the dataset name, with `_<num_tasks>` if it occurs with several task counts
-    static_config: str  # static runs only, else ""
-    partition: str  # the LASEM partition as JSON, "" for none
-    prior: str  # LASEM runs only, else ""
-
-    @property
-    def label(self) -> str:
-        """A file-name-safe name such as `static_hps_digits_top1`."""
-        parts = [self.method, self.learner, self.dataset, self.static_config, self.prior]
-        if self.partition:
-            parts.append("p" + re.sub(r"\D+", "-", self.partition).strip("-"))
-        return re.sub(r"[^A-Za-z0-9_.-]", "-", "_".join(p for p in parts if p))
-
-
 def find_results(workdirs: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
     """Returns `(run_dir, results)` of every `results.json` under `workdirs`, sorted by path."""
     found = []
@@ -107,32 +91,6 @@ def find_results(workdirs: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
                 with open(os.path.join(root, RESULTS_FILE), encoding="utf-8") as f:
                     found.append((root, json.load(f)))
     return sorted(found, key=lambda item: item[0])
-
-
-def group_runs(
-    runs: Sequence[tuple[str, Mapping[str, Any]]],
-) -> dict[Setting, list[tuple[str, Mapping[str, Any]]]]:
-    """Groups runs by `Setting`, sorted by setting; runs keep their order."""
-    task_counts = collections.defaultdict(set)
-    for _, r in runs:
-        task_counts[r["dataset"]].add(r.get("num_tasks"))
-    groups = collections.defaultdict(list)
-    for run_dir, r in runs:
-        cfg = r.get("config", {})
-        dataset = r["dataset"]
-        if len(task_counts[dataset]) > 1:
-            dataset = f"{dataset}_{r.get('num_tasks')}"
-        partition = cfg.get("model", {}).get("partition")
-        setting = Setting(
-            method=r["method"],
-            learner=r["learner"],
-            dataset=dataset,
-            static_config=str(cfg.get("static_config", "")) if r["method"] == "static" else "",
-            partition=json.dumps(partition) if partition else "",
-            prior=str(cfg.get("em", {}).get("prior", "")) if r["method"] == "lasem" else "",
-        )
-        groups[setting].append((run_dir, r))
-    return dict(sorted(groups.items()))
 
 
 def mean_ci(values: Sequence[float | None]) -> tuple[float, float | None, int]:
@@ -154,32 +112,45 @@ def mean_ci(values: Sequence[float | None]) -> tuple[float, float | None, int]:
 def summarize(groups: Mapping[Setting, Sequence[tuple[str, Mapping[str, Any]]]]) -> list[dict]:
     """One row per setting: n seeds, mean and CI of `METRICS`, time relative to LASEM.
 
-    The relative time divides the setting's mean `train_seconds` by that of the LASEM setting
-    of the same learner and dataset (the one with most runs, first in order on ties), or of
-    LASEM HPS for methods without a base learner (learner "none", e.g. ProgNN); None if there
-    is no such setting.
+    The relative time divides the setting's mean `train_seconds` by that of its matching LASEM
+    setting (`report_settings.match_lasem`: equal in every field but the method-specific ones,
+    LASEM HPS for methods without a learner; a LASEM setting is its own match). Without a
+    unique match it is None and `time_note` says why.
+
+    Returns:
+      Dicts with `setting` (the label), `method`, `learner`, `dataset`, `static_config`,
+      `context` and `base` (`Setting`'s), `fields` (name -> value text of the setting's
+      fields), `n`, `seeds`, each metric and its `_ci`, `time_vs_lasem`, `lasem_setting` (the
+      matching LASEM label or None) and `time_note` (None or the note).
     """
     rows = []
     for setting, runs in groups.items():
-        row: dict[str, Any] = {"setting": setting.label, **setting._asdict(), "n": len(runs)}
-        row["seeds"] = sorted(r.get("seed") for _, r in runs)
+        row: dict[str, Any] = {
+            "setting": setting.label,
+            "method": setting.method,
+            "learner": setting.learner,
+            "dataset": setting.dataset,
+            "static_config": setting.static_config,
+            "context": " ".join(setting.context),
+            "base": setting.base,
+            "fields": {name: setting.text(name) for name, _ in setting.fields},
+            "n": len(runs),
+            "seeds": sorted(r.get("seed") for _, r in runs),
+        }
         for metric in METRICS:
             row[metric], row[metric + "_ci"], _ = mean_ci([r.get(metric) for _, r in runs])
         rows.append(row)
-    lasem: dict[tuple[str, str], dict] = {}
-    for row in rows:
-        key = (row["learner"], row["dataset"])
-        if row["method"] == "lasem" and row["n"] > lasem.get(key, {"n": 0})["n"]:
-            lasem[key] = row
-    for row in rows:
-        learner = "hps" if row["learner"] == "none" else row["learner"]
-        ref = lasem.get((learner, row["dataset"]))
-        ok = ref is not None and ref["train_seconds"] > 0
-        row["time_vs_lasem"] = row["train_seconds"] / ref["train_seconds"] if ok else None
+    by_label = {row["setting"]: row for row in rows}
+    for setting, row in zip(groups, rows, strict=True):
+        ref, row["time_note"] = match_lasem(setting, list(groups))
+        row["lasem_setting"] = ref.label if ref else None
+        seconds = by_label[ref.label]["train_seconds"] if ref else math.nan
+        row["time_vs_lasem"] = row["train_seconds"] / seconds if seconds > 0 else None
     return rows
 
 
-_COLUMNS = ("setting", "method", "learner", "dataset", "static_config", "partition", "prior")
+_COLUMNS = ("setting", "method", "learner", "dataset", "static_config")
+_NOT_FIELD_COLUMNS = {*_COLUMNS, "num_tasks"}
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -187,7 +158,11 @@ def _fmt(value: float | None, digits: int) -> str:
 
 
 def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The summary table in Markdown: `mean ± CI` per metric (`± n/a` for one seed)."""
+    """The summary table in Markdown: `mean ± CI` per metric (`± n/a` for one seed).
+
+    Below the table, one line `- time / LASEM: <note>` per row without a LASEM setting to
+    compare its time with (see `summarize`).
+    """
     head = ["setting", "n", "peak accuracy", "forgetting ratio", "train seconds", "time / LASEM"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
@@ -196,23 +171,39 @@ def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
             cells.append(f"{_fmt(row[metric], digits)} ± {_fmt(row[metric + '_ci'], digits)}")
         cells.append(_fmt(row["time_vs_lasem"], 2))
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    notes = [f"- time / LASEM: {row['time_note']}" for row in rows if row["time_note"]]
+    return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
+
+
+def varying_fields(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The setting fields (beyond `_COLUMNS`) whose values differ between the rows, in order."""
+    values: dict[str, set[str]] = {}
+    for row in rows:
+        for name, text in row["fields"].items():
+            values.setdefault(name, set()).add(text)
+    return [n for n, v in values.items() if len(v) > 1 and n not in _NOT_FIELD_COLUMNS]
 
 
 def format_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The summary table as CSV: one mean and one `_ci` column per metric ("n/a" if none)."""
-    fields = [*_COLUMNS, "n", "seeds"]
+    """The summary table as CSV.
+
+    Columns: `_COLUMNS`, one per setting field that differs between the rows (empty where a
+    setting lacks it), `n`, `seeds`, a mean and a `_ci` column per metric ("n/a" if none),
+    `time_vs_lasem` and `lasem_setting` (the label of the LASEM setting the time divides by).
+    """
+    varying = varying_fields(rows)
+    fields = [*_COLUMNS, *varying, "n", "seeds"]
     for metric in METRICS:
         fields += [metric, metric + "_ci"]
-    fields.append("time_vs_lasem")
+    fields += ["time_vs_lasem", "lasem_setting"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(fields)
     for row in rows:
         cells = []
         for f in fields:
-            v = row[f]
-            if isinstance(v, float) or (v is None and f not in _COLUMNS):
+            v = row["fields"].get(f, "") if f in varying else row[f]
+            if isinstance(v, float) or (v is None and f != "lasem_setting"):
                 v = _fmt(v, 6)
             elif isinstance(v, list):
                 v = " ".join(str(s) for s in v)
@@ -235,23 +226,26 @@ def write_report(workdirs: Sequence[str], out: str) -> list[str]:
         raise ValueError(f"No {RESULTS_FILE} under {', '.join(workdirs)}.")
     groups = group_runs(runs)
     rows = summarize(groups)
-    files: dict[str, bytes | None] = {
-        "table.md": format_markdown(rows).encode(),
-        "table.csv": format_csv(rows).encode(),
-    }
+    tables = {"table.md": format_markdown(rows), "table.csv": format_csv(rows)}
+    figs: dict[str, figures.Figure | None] = {}
     for dataset, mine in figures.by_dataset(rows).items():
-        files[f"fig4_{dataset}.png"] = figures.fig4(mine)
-        files[f"fig5_{dataset}.png"] = figures.fig5(mine, groups)
-        files[f"fig8_{dataset}.png"] = figures.fig8(mine, groups)
-        files[f"fig9_{dataset}.png"] = figures.fig9(mine)
-    for setting, setting_runs in groups.items():
-        files[f"curves_{setting.label}.png"] = figures.curves(setting, setting_runs)
+        figs[f"fig4_{dataset}.png"] = figures.fig4(mine)
+        figs[f"fig5_{dataset}.png"] = figures.fig5(mine, groups)
+        figs[f"fig8_{dataset}.png"] = figures.fig8(mine, groups)
+        figs[f"fig9_{dataset}.png"] = figures.fig9(mine)
+    for i, (setting, setting_runs) in enumerate(groups.items()):
+        name = f"curves_{setting.file_label}.png"  # numbered if another label maps to it
+        figs[f"curves_{setting.file_label}_{i}.png" if name in figs else name] = figures.curves(
+            setting, setting_runs
+        )
     written = []
-    for name, data in files.items():
-        if data is None:
+    for name, text in tables.items():
+        written.append(os.path.join(out, name))
+        results_io.write_bytes_atomic(written[-1], text.encode())
+    for name, fig in figs.items():
+        if fig is None:
             _LOG.info("Skipping %s: no data for it.", name)
             continue
-        path = os.path.join(out, name)
-        results_io.write_bytes_atomic(path, data)
-        written.append(path)
+        written.append(os.path.join(out, name))
+        results_io.write_bytes_atomic(written[-1], figures.to_png(fig))
     return written

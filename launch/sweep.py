@@ -4,34 +4,61 @@ python -m launch.sweep --config=configs/default.py --workdir=/tmp/sweep --config
     --seeds=0,1
 python -m launch.sweep --config=configs/cifar100_10_static.py --workdir=/tmp/c10 --configs=paper
 (--configs=every runs all 2^L bit strings; runs go to <workdir>/static_<name>/seed_<seed>; a run
-whose results.json exists is skipped and an interrupted one resumes from its checkpoints)
+whose results.json holds the same config is skipped and an interrupted one resumes from its
+checkpoints; results of a different config stop the sweep before any training: --restart
+discards every run's results and checkpoints and trains them all again, or use another --workdir)
 """
 
+import json
 import os
 from collections.abc import Callable, Sequence
 
 import ml_collections
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import flags, logging
 
 import lasem_jax
-from lasem_jax import reports, trainer
+from lasem_jax import reports, results_io, trainer
 from lasem_jax.data import make_tasks
+from launch import common
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", "configs/default.py", "Experiment config file.", lock_config=True
-)
+_CONFIG = common.define_config()
 _WORKDIR = flags.DEFINE_string("workdir", None, "Parent directory of the runs.")
 _CONFIGS = flags.DEFINE_string(
     "configs", "paper", "Comma-separated static configuration names, 'paper' or 'every'."
 )
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Comma-separated seeds.")
-flags.mark_flags_as_required(["workdir"])
+_RESTART = flags.DEFINE_bool(
+    "restart", False, "Discard the runs' results and checkpoints and train every run again."
+)
 
 
 def run_dir(workdir: str, name: str, seed: int) -> str:
     """Returns the workdir of one run: `<workdir>/static_<name>/seed_<seed>`."""
     return os.path.join(workdir, f"static_{name}", f"seed_{seed}")
+
+
+def static_run_config(
+    config: ml_collections.ConfigDict, name: str, seed: int
+) -> ml_collections.ConfigDict:
+    """The resolved config of one run: `config` with method static, `name` and `seed`."""
+    cfg = config.copy_and_resolve_references()
+    cfg.method, cfg.static_config, cfg.seed = "static", name, int(seed)
+    return cfg
+
+
+def _is_complete(path: str, cfg: ml_collections.ConfigDict) -> bool:
+    """Whether `path` holds results of `cfg`; ValueError if it holds another config's."""
+    results_path = os.path.join(path, reports.RESULTS_FILE)
+    if not os.path.exists(results_path):
+        return False
+    with open(results_path, encoding="utf-8") as f:
+        saved = json.load(f).get("config")
+    if saved != results_io.to_jsonable(cfg):
+        raise ValueError(
+            f"{path} holds results of a different config; use --restart (restart=True) to "
+            "retrain, or another --workdir."
+        )
+    return True
 
 
 def run_sweep(
@@ -40,8 +67,12 @@ def run_sweep(
     names: str,
     seeds: Sequence[int],
     on_epoch: Callable[[dict], None] | None = None,
+    restart: bool = False,
 ) -> list[str]:
     """Trains every named static configuration with every seed.
+
+    A run whose results.json holds the same resolved config is skipped; one whose results.json
+    holds another config stops the sweep before any training.
 
     Args:
       config: the base config (not modified; each run trains on a copy).
@@ -49,49 +80,58 @@ def run_sweep(
       names: `reports.expand_config_names` input, e.g. `all,top1`, `paper` or `every`.
       seeds: the seeds.
       on_epoch: optional per-epoch callback passed to `trainer.train_lifelong`.
+      restart: delete every run's results and checkpoints and train it again.
 
     Returns:
       The run directories, in order (skipped complete runs included).
 
     Raises:
-      ValueError: an unknown configuration name (before any training), or a training error.
+      ValueError: an unknown configuration name or, without `restart`, a run directory holding
+        results of a different config (both before any training), or a training error.
     """
     num_layers = lasem_jax.get_architecture(config.model.arch).num_layers
     expanded = reports.expand_config_names(names, num_layers)
-    dirs = []
+    runs = []
     for name in expanded:
         for seed in seeds:
-            path = run_dir(workdir, name, seed)
-            dirs.append(path)
-            if os.path.exists(os.path.join(path, reports.RESULTS_FILE)):
-                logging.info("Skipping %s: results.json exists.", path)
-                continue
-            cfg = config.copy_and_resolve_references()
-            cfg.method, cfg.static_config, cfg.seed = "static", name, int(seed)
-            logging.info("Training static %s seed %d -> %s", name, seed, path)
-            tasks = make_tasks(cfg.data, seed=cfg.seed, workdir=path)
-            results = trainer.train_lifelong(tasks, cfg, workdir=path, on_epoch=on_epoch)
-            logging.info(
-                "static %s seed %d: mean peak accuracy %.4f, %.1f s",
-                name,
-                seed,
-                results["mean_peak_accuracy"],
-                results["train_seconds"],
-            )
-    return dirs
+            path, cfg = run_dir(workdir, name, seed), static_run_config(config, name, seed)
+            runs.append((path, cfg, not restart and _is_complete(path, cfg)))
+    for path, cfg, complete in runs:
+        if complete:
+            logging.info("Skipping %s: results.json of this config exists.", path)
+            continue
+        results_path = os.path.join(path, reports.RESULTS_FILE)
+        if restart and os.path.exists(results_path):
+            os.remove(results_path)
+        logging.info("Training static %s seed %d -> %s", cfg.static_config, cfg.seed, path)
+        tasks = make_tasks(cfg.data, seed=cfg.seed, workdir=path)
+        results = trainer.train_lifelong(
+            tasks, cfg, workdir=path, on_epoch=on_epoch, restart=restart
+        )
+        logging.info(
+            "static %s seed %d: mean peak accuracy %.4f, %.1f s",
+            cfg.static_config,
+            cfg.seed,
+            results["mean_peak_accuracy"],
+            results["train_seconds"],
+        )
+    return [path for path, _, _ in runs]
 
 
 def main(argv: list[str]) -> None:
     """Runs the sweep given by the flags and prints the run directories."""
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        seeds = [int(s) for s in _SEEDS.value]
-        dirs = run_sweep(_CONFIG.value, _WORKDIR.value, _CONFIGS.value, seeds)
-    except (ValueError, FloatingPointError) as e:
-        raise SystemExit(f"Error: {e}") from e
+        common.fail(f"unexpected arguments {argv[1:]}; flags look like --workdir=DIR.")
+    config = common.config_value(_CONFIG)
+    common.maybe_print_config(config)
+    if not _WORKDIR.value:
+        common.fail("--workdir is required: the parent directory of the sweep's runs.")
+    seeds = common.parse_seeds(_SEEDS.value)
+    common.prepare_workdir(_WORKDIR.value)
+    common.log_config_summary(config)
+    dirs = run_sweep(config, _WORKDIR.value, _CONFIGS.value, seeds, restart=_RESTART.value)
     print("\n".join(dirs))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run(main)

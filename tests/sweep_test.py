@@ -6,7 +6,7 @@ import os
 import pytest
 
 from configs import default
-from lasem_jax import reports
+from lasem_jax import reports, results_io
 
 
 def test_paper_static_configs():
@@ -49,13 +49,18 @@ def test_sweep_unknown_name_fails_before_training(tmp_path):
     assert not os.listdir(tmp_path)
 
 
+def _tiny_config():
+    config = default.get_config()
+    config.data.num_tasks = 2
+    config.train.epochs_per_task = 1
+    config.model.width = 0.25
+    return config
+
+
 def test_sweep_runs_every_config_and_seed(tmp_path):
     from launch import sweep
 
-    config = default.get_config()
-    config.data.num_tasks = 2
-    config.train.epochs_per_task = 2
-    config.model.width = 0.25
+    config = _tiny_config()
     dirs = sweep.run_sweep(config, str(tmp_path), "all,top1", [0, 1])
     assert config.method == "lasem"  # the base config is not modified
     assert len(dirs) == 4
@@ -70,3 +75,40 @@ def test_sweep_runs_every_config_and_seed(tmp_path):
     stamp = os.path.getmtime(tmp_path / "static_all" / "seed_0" / "results.json")
     assert sweep.run_sweep(config, str(tmp_path), "all", [0]) == dirs[:1]
     assert os.path.getmtime(tmp_path / "static_all" / "seed_0" / "results.json") == stamp
+
+
+def test_sweep_refuses_results_of_another_config(tmp_path):
+    from launch import sweep
+
+    config = _tiny_config()
+    (path,) = sweep.run_sweep(config, str(tmp_path), "all", [0])
+    results_path = os.path.join(path, "results.json")
+    stamp = os.path.getmtime(results_path)
+    changed = _tiny_config()
+    changed.train.epochs_per_task = 2
+    message = f"{path} holds results of a different config; use --restart"
+    with pytest.raises(ValueError, match=message):
+        sweep.run_sweep(changed, str(tmp_path), "all", [0])
+    assert os.path.getmtime(results_path) == stamp
+
+    assert sweep.run_sweep(changed, str(tmp_path), "all", [0], restart=True) == [path]
+    with open(results_path, encoding="utf-8") as f:
+        results = json.load(f)
+    assert results["config"]["train"]["epochs_per_task"] == 2
+    assert len(results_io.read_jsonl(os.path.join(path, "metrics.jsonl"))) == 2 * 2
+    stamp = os.path.getmtime(results_path)
+    sweep.run_sweep(changed, str(tmp_path), "all", [0])  # the same config: skipped
+    assert os.path.getmtime(results_path) == stamp
+
+
+def test_stale_results_stop_the_sweep_before_training(tmp_path):
+    from launch import sweep
+
+    config = _tiny_config()
+    stale = sweep.static_run_config(config, "top1", 0)
+    stale.optim.lr = 0.5
+    path = tmp_path / "static_top1" / "seed_0"
+    results_io.write_json_atomic(path / "results.json", {"config": stale})
+    with pytest.raises(ValueError, match=f"^{path} holds results of a different config"):
+        sweep.run_sweep(config, str(tmp_path), "all,top1", [0])
+    assert sorted(os.listdir(tmp_path)) == ["static_top1"]  # `all` did not train
