@@ -6,7 +6,7 @@ LASEM with the Laplace prior (Eq. 1) and the product likelihood (Eq. 2).
 python -m launch.train --config=configs/cifar100_10_lasem.py --workdir=/tmp/lasem/cifar100_10_lasem
 
 Base learner HPS; add --config.learner=tf or --config.learner=dfcnn for the others.
-Smoke test (2 epochs per task, width 1/8): --config=configs/cifar100_10_lasem.py:tiny
+Smoke test (3 epochs, width 0.25, lr 1e-2): --config=configs/cifar100_10_lasem.py:tiny
 """
 
 from configs import paper

@@ -7,7 +7,7 @@ python -m launch.train --config=configs/cifar100_10_static.py \
     --workdir=/tmp/lasem/cifar100_10_static
 
 Base learner HPS; add --config.learner=tf or --config.learner=dfcnn for the others.
-Smoke test (2 epochs per task, width 1/8): --config=configs/cifar100_10_static.py:tiny
+Smoke test (3 epochs, width 0.25, lr 1e-2): --config=configs/cifar100_10_static.py:tiny
 
 Other configurations: --config.static_config=top2 (also top<k>, bottom<k>, alternating,
 alternating_even, none, or a bit string such as 0101, input-side layer first).

@@ -2,78 +2,21 @@
 
 python -m launch.train --workdir=/tmp/lasem_digits
 python -m launch.train --config=configs/default.py --config.learner=dfcnn --workdir=/tmp/x
+python -m launch.train --config=configs/default.py:tiny --workdir=/tmp/lasem_tiny
 
-Every other config file starts from this one and overrides fields.
+The fields and their meaning live in `lasem_jax.defaults.default_config` (one source of truth,
+also `lasem_jax.default_config()`); every other config file starts from it and overrides fields.
+`:tiny` is a smoke test (`lasem_jax.defaults.apply_tiny`).
 """
 
 import ml_collections
 
+from lasem_jax import defaults
 
-def get_config() -> ml_collections.ConfigDict:
-    """Returns the default configuration."""
-    c = ml_collections.ConfigDict()
-    c.seed = 0
-    # lasem | static | single_task | brute_force | single_network | prognn | darts | apd | den
-    c.method = "lasem"
-    c.learner = "hps"  # hps | tf | dfcnn
-    c.static_config = "all"  # static only: all, none, top<k>, bottom<k>, alternating, "0101"
 
-    c.data = ml_collections.ConfigDict()
-    c.data.name = "digits"  # digits (embedded); paper datasets come with the data issue
-    c.data.num_tasks = 5
-    c.data.classes_per_task = 3
-
-    c.model = ml_collections.ConfigDict()
-    c.model.arch = "cifar100_4"  # 4 conv layers, pools after layers 2 and 4 (8x8 -> 2x2)
-    c.model.width = 0.5  # channel multiplier (16/16/32/32 here)
-    c.model.fc_hidden = ml_collections.FieldReference(None, field_type=tuple)
-    c.model.partition = ml_collections.FieldReference(None, field_type=tuple)
-    c.model.he_init = False
-    c.model.tf_ortho_weight = 0.1  # spec 2.3, test_type 0
-    c.model.dfcnn_kb_l2 = 1e-7  # spec 2.4
-    c.model.dfcnn_ts_l2 = 1e-7
-
-    c.em = ml_collections.ConfigDict()
-    c.em.likelihood = "product"  # product (Eq. 2) | mean (Appendix D, reference code)
-    c.em.prior = "laplace"  # laplace (Eq. 1) | running_mean (reference default) | fixed
-    c.em.prior_init_count = 1.0
-    c.em.fixed_config = "top1"  # fixed prior only
-    c.em.fixed_prob = 0.9
-    c.em.num_m_steps = 1
-
-    c.brute_force = ml_collections.ConfigDict()
-    # Search the first task too (as LASEM's EM does); False: train it with `all` (reference).
-    c.brute_force.search_first_task = True
-
-    c.prognn = ml_collections.ConfigDict()
-    c.prognn.dim_reduction_scale = 2.0  # lateral 1x1 reduction (spec 10, README's test_type 1)
-
-    c.darts = ml_collections.ConfigDict()
-    c.darts.order = 1  # 1: first-order; 2: second-order (exact unrolled gradient, any learner)
-    c.darts.arch_lr = 0.0  # 0: the weights' learning rate
-
-    c.apd = ml_collections.ConfigDict()
-    c.apd.lambda1 = 4e-4  # L1 of the task-additive parameters (spec 10)
-    c.apd.lambda2 = 100.0  # drift of the shared parameters from their value before the task
-
-    c.den = ml_collections.ConfigDict()  # hyperparameters of spec 10 (Office-Home)
-    c.den.l1 = 1e-6
-    c.den.l2 = 0.01
-    c.den.group_lasso = 0.8
-    c.den.reg = 0.5
-    c.den.loss_threshold = 0.01
-    c.den.sparsity_thresholds = (0.98, 0.01)
-    c.den.expansion_size = 32
-    c.den.split_threshold = 0.05  # DEN's sigma; absent from LASEM, DEN code's spl_thr default
-
-    c.optim = ml_collections.ConfigDict()
-    c.optim.lr = 1e-3  # RMSProp as TF1 (spec 4); lr = lr / (1 + global_epoch * lr_decay)
-    c.optim.lr_decay = 0.0
-
-    c.train = ml_collections.ConfigDict()
-    c.train.epochs_per_task = 30
-    c.train.batch_size = 10
-    c.train.eval_chunk = 256  # evaluation batch size (memory only)
-    c.train.checkpoint_every_epochs = 10  # also at every task's end; 0: only at task ends
-    c.train.keep_checkpoints = 2  # complete checkpoints kept in <workdir>/checkpoints
-    return c
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    """Returns the default configuration; `arg="tiny"` shrinks it to a smoke test."""
+    if arg not in (None, "", "tiny"):
+        raise ValueError(f"Unknown config argument {arg!r}; use nothing or ':tiny'.")
+    config = defaults.default_config()
+    return defaults.apply_tiny(config) if arg == "tiny" else config

@@ -3,12 +3,14 @@
 python -m launch.train --config=configs/fashion_mnist_lasem_hps.py --workdir=/tmp/fm_lasem
 
 Real data offline: `apt-get install dataset-fashion-mnist` or --config.data.data_dir=<idx dir>.
-Every fashion_mnist_<method> file reuses `fashion_mnist_config`; `:tiny` is a 2-epoch smoke
-test and `:small` the scenario of the README's comparisons (5 tasks, 100 training images per
-class, width 0.25), sized so that 3 seeds of every method fit in about an hour on 2 CPU cores.
+Every fashion_mnist_<method> file reuses `fashion_mnist_config`; `:tiny` is a 3-epoch smoke
+test (`lasem_jax.defaults.apply_tiny`) and `:small` the scenario of the README's comparisons
+(5 tasks, 100 training images per class, width 0.25), sized so that 3 seeds of every method fit
+in about an hour on 2 CPU cores.
 """
 
-from configs import default, paper
+from configs import default
+from lasem_jax import defaults
 
 EPOCHS_PER_TASK = 4  # 60 minibatches per epoch; a full LASEM run takes ~10 min on 2 CPU cores
 
@@ -23,7 +25,7 @@ def fashion_mnist_config(method: str, arg: str | None = None):
     c.optim.lr, c.optim.lr_decay = 1e-3, 0.0
     c.train.epochs_per_task = EPOCHS_PER_TASK
     if arg == "tiny":
-        c.train.epochs_per_task, c.model.width = paper.TINY_EPOCHS_PER_TASK, paper.TINY_WIDTH
+        defaults.apply_tiny(c)
     elif arg == "small":
         c.data.update(dict(num_tasks=5, train_per_class=100, val_per_class=25, test_per_class=100))
         c.model.width, c.model.he_init = 0.25, True  # He init: learns within 120 steps

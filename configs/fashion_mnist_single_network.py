@@ -10,5 +10,5 @@ from configs.fashion_mnist_lasem_hps import fashion_mnist_config
 
 
 def get_config(arg: str | None = None):
-    """Returns the config; `arg="tiny"` is a 2-epoch smoke test."""
+    """Returns the config; `arg="tiny"` is a 3-epoch smoke test."""
     return fashion_mnist_config("single_network", arg)

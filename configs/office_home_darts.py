@@ -6,7 +6,7 @@ Per layer a softmax over {task-specific, transfer}; --config.darts.order=2 for s
 python -m launch.train --config=configs/office_home_darts.py --workdir=/tmp/lasem/oh_darts
 
 Base learner HPS; add --config.learner=dfcnn (or tf) for the others.
-Smoke test (2 epochs per task, width 1/8): --config=configs/office_home_darts.py:tiny
+Smoke test (3 epochs, width 0.25, lr 1e-2): --config=configs/office_home_darts.py:tiny
 Office-Home has no download: add --config.data.manual_dir=/path/to/OfficeHomeDataset.
 """
 

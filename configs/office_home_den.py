@@ -6,7 +6,7 @@ Selective retraining, expansion by --config.den.expansion_size units, split/dupl
 python -m launch.train --config=configs/office_home_den.py --workdir=/tmp/lasem/oh_den
 
 Uses config.model (architecture, width) but no base learner.
-Smoke test (2 epochs per task, width 1/8): --config=configs/office_home_den.py:tiny
+Smoke test (3 epochs, width 0.25, lr 1e-2): --config=configs/office_home_den.py:tiny
 Office-Home has no download: add --config.data.manual_dir=/path/to/OfficeHomeDataset.
 """
 

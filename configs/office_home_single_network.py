@@ -6,7 +6,7 @@ One conv + FC network, output layer included, trained on every task in turn.
 python -m launch.train --config=configs/office_home_single_network.py --workdir=/tmp/oh_single
 
 Uses config.model (architecture, width) but no base learner.
-Smoke test (2 epochs per task, width 1/8): --config=configs/office_home_single_network.py:tiny
+Smoke test (3 epochs, width 0.25, lr 1e-2): --config=configs/office_home_single_network.py:tiny
 Office-Home has no download: add --config.data.manual_dir=/path/to/OfficeHomeDataset.
 """
 

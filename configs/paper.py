@@ -12,8 +12,9 @@ Office-Home) and the competing methods of Table 1 (Office-Home).
 Optimiser per scenario (spec 4, RMSProp): `lr = lr0 / (1 + global_epoch * lr_decay)`, a fixed
 number of epochs per task (no early stopping), minibatches of `batch_size`.
 
-The argument `"tiny"` (`--config=configs/<file>.py:tiny`) shrinks a run to a smoke test:
-2 epochs per task and 1/8 of every channel count (the idea of big_vision's `runlocal`).
+The argument `"tiny"` (`--config=configs/<file>.py:tiny`) shrinks a run to a smoke test that
+still learns (`lasem_jax.defaults.apply_tiny`: 3 epochs per task, width 0.25, He initialisation,
+learning rate 1e-2; the idea of big_vision's `runlocal`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import ml_collections
 
 from configs import default
+from lasem_jax import defaults
 
 METHODS = ("lasem", "static", "single_task")
 OTHER_METHODS = ("brute_force", "single_network", "prognn", "darts", "apd", "den")
@@ -33,8 +35,8 @@ STL10_9_GROUPS = ((0, 1, 2), (3, 4, 5), (6, 7, 8))
 # TF on STL-10 with 20 tasks uses one FC hidden layer of 128 instead of [128, 16] (spec 2.3).
 STL10_20_TF_FC_HIDDEN = (128,)
 
-TINY_EPOCHS_PER_TASK = 2
-TINY_WIDTH = 0.125
+TINY_EPOCHS_PER_TASK = defaults.TINY_EPOCHS_PER_TASK
+TINY_WIDTH = defaults.TINY_WIDTH
 
 
 def _cifar100(num_tasks: int) -> dict[str, Any]:
@@ -172,7 +174,4 @@ def get_paper_config(
     # Runs of 500-2000 epochs per task: a checkpoint every 100 epochs (and at each task's end).
     c.train.checkpoint_every_epochs = 100
 
-    if arg == "tiny":
-        c.train.epochs_per_task = TINY_EPOCHS_PER_TASK
-        c.model.width = TINY_WIDTH
-    return c
+    return defaults.apply_tiny(c) if arg == "tiny" else c

@@ -6,7 +6,7 @@ LASEM with the Laplace prior (Eq. 1) and the product likelihood (Eq. 2).
 python -m launch.train --config=configs/stl10_15_lasem.py --workdir=/tmp/lasem/stl10_15_lasem
 
 Base learner HPS; add --config.learner=tf or --config.learner=dfcnn for the others.
-Smoke test (2 epochs per task, width 1/8): --config=configs/stl10_15_lasem.py:tiny
+Smoke test (3 epochs, width 0.25, lr 1e-2): --config=configs/stl10_15_lasem.py:tiny
 
 Group-based LASEM: partition ((0, 1, 2), (3, 4, 5), (6, 7, 8)), 8 configurations.
 The paper ran this scenario with DF-CNN: add --config.learner=dfcnn.

@@ -6,7 +6,7 @@ TF with FC hidden (128,) instead of (128, 16), as in the paper's runs (spec 2.3)
 
 python -m launch.train --config=configs/stl10_20_lasem_tf.py --workdir=/tmp/lasem/stl10_20_lasem_tf
 
-Smoke test (2 epochs per task, width 1/8): --config=configs/stl10_20_lasem_tf.py:tiny
+Smoke test (3 epochs, width 0.25, lr 1e-2): --config=configs/stl10_20_lasem_tf.py:tiny
 
 This file keeps the (128,) head even if --config.learner is overridden; for HPS or
 DF-CNN use configs/stl10_20_lasem.py.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ml_collections
 import numpy as np
 
-from lasem_jax import em, search_space, steps
-from lasem_jax.learners import get_learner
+from lasem_jax import defaults, em, search_space, steps
+from lasem_jax.learners import LEARNERS, get_learner
 from lasem_jax.model import Model, build_model
 from lasem_jax.task import Task
 
@@ -43,18 +44,187 @@ def make_model(config: ml_collections.ConfigDict, task: Task) -> Model:
 
 
 def validate_settings(config: ml_collections.ConfigDict, num_layers: int) -> None:
-    """Raises ValueError naming the field and the fix for any invalid setting."""
+    """Refuses, before any training, a config that cannot train or would train silently wrong.
+
+    Checks the names (learner, likelihood, prior, `static_config` for method static, the LASEM
+    fixed prior's `em.fixed_config`, the partition, `darts.order`) and the range of every
+    numeric field of `lasem_jax.defaults.default_config` (`RANGES`), whichever method reads it.
+
+    Args:
+      config: the run's config.
+      num_layers: the number of conv layers `L` of the task network.
+
+    Raises:
+      ValueError: one sentence naming the field, its value and the fix.
+    """
+    if config.learner not in LEARNERS:
+        raise ValueError(
+            f"config.learner={config.learner!r} is unknown; use one of {tuple(LEARNERS)}."
+        )
     if config.em.likelihood not in em.LIKELIHOOD_MODES:
         raise ValueError(
-            f"config.em.likelihood={config.em.likelihood!r}; use one of {em.LIKELIHOOD_MODES}."
+            f"config.em.likelihood={config.em.likelihood!r} is unknown; use one of "
+            f"{em.LIKELIHOOD_MODES}."
         )
     if config.em.prior not in em.PRIORS:
-        raise ValueError(f"config.em.prior={config.em.prior!r}; use one of {em.PRIORS}.")
+        raise ValueError(f"config.em.prior={config.em.prior!r} is unknown; use one of {em.PRIORS}.")
+    m = config.model
+    _named("model.partition", search_space.validate_partition, num_layers, m.partition)
     if config.method == "static":
-        search_space.named_config(config.static_config, num_layers)
-    search_space.validate_partition(num_layers, config.model.partition)
-    if config.train.batch_size < 1 or config.train.epochs_per_task < 1:
-        raise ValueError("config.train.batch_size and epochs_per_task must be >= 1.")
+        _named("static_config", search_space.named_config, config.static_config, num_layers)
+    if config.method == "lasem" and config.em.prior == "fixed":
+        fixed = _named(
+            "em.fixed_config", search_space.named_config, config.em.fixed_config, num_layers
+        )
+        space = search_space.enumerate_configs(num_layers, m.partition)
+        _named("em.fixed_config", search_space.config_index, space, fixed)
+    for field, requirement in RANGES.items():
+        _check_range(config, field, requirement)
+    _check_den_thresholds(config)
+    _check_fc_hidden(config)
+
+
+def validate_for_tasks(config: ml_collections.ConfigDict, tasks: Sequence[Task]) -> None:
+    """Refuses settings that cannot train on these tasks (after `validate_settings`).
+
+    Args:
+      config: the run's config.
+      tasks: the validated task sequence, length `T`.
+
+    Raises:
+      ValueError: `train.batch_size` exceeds a task's training set (an epoch would have no
+        minibatch), or a task has a single class (its accuracy would be trivially 1).
+    """
+    batch_size = int(config.train.batch_size)
+    smallest = min(task.num_train for task in tasks)
+    for t, task in enumerate(tasks):
+        if task.num_train < batch_size:
+            raise ValueError(
+                f"config.train.batch_size={batch_size} exceeds the {task.num_train} training "
+                f"images of task {t} ({task.name!r}), so it would train on no minibatch; set "
+                f"--config.train.batch_size={smallest} or lower."
+            )
+        if task.num_classes < 2:
+            raise ValueError(
+                f"task {t} ({task.name!r}) has num_classes={task.num_classes}, so its accuracy "
+                "is trivially 1; give every task at least 2 classes."
+            )
+
+
+def _named(field: str, check: Callable[..., Any], *args: Any) -> Any:
+    """`check(*args)`, its ValueError prefixed with `config.<field>`."""
+    try:
+        return check(*args)
+    except ValueError as e:
+        raise ValueError(f"config.{field}: {e}") from e
+
+
+# Field -> its allowed values: ("int", min[, max]), (">0",), (">=0",) or ("[0,1]",) (finite).
+RANGES: dict[str, tuple] = {
+    "seed": ("int", 0),
+    "model.width": (">0",),
+    "model.tf_ortho_weight": (">=0",),
+    "model.dfcnn_kb_l2": (">=0",),
+    "model.dfcnn_ts_l2": (">=0",),
+    "em.prior_init_count": (">0",),
+    "em.fixed_prob": ("[0,1]",),
+    "em.num_m_steps": ("int", 1),
+    "prognn.dim_reduction_scale": (">0",),
+    "darts.order": ("int", 1, 2),
+    "darts.arch_lr": (">=0",),
+    "apd.lambda1": (">=0",),
+    "apd.lambda2": (">=0",),
+    "den.l1": (">=0",),
+    "den.l2": (">=0",),
+    "den.group_lasso": (">=0",),
+    "den.reg": (">=0",),
+    "den.loss_threshold": (">=0",),
+    "den.expansion_size": ("int", 0),
+    "den.split_threshold": (">=0",),
+    "optim.lr": (">0",),
+    "optim.lr_decay": (">=0",),
+    "train.epochs_per_task": ("int", 1),
+    "train.batch_size": ("int", 1),
+    "train.eval_chunk": ("int", 1),
+    "train.checkpoint_every_epochs": ("int", 0),
+    "train.keep_checkpoints": ("int", 1),
+}
+_WORDS = {">0": "a finite number > 0", ">=0": "a finite number >= 0", "[0,1]": "in [0, 1]"}
+
+
+def _lookup(config: ml_collections.ConfigDict, field: str) -> tuple[bool, Any]:
+    """`(True, value)` of a dotted field, or `(False, None)` if the config lacks it."""
+    node: Any = config
+    for key in field.split("."):
+        if not isinstance(node, ml_collections.ConfigDict) or key not in node:
+            return False, None
+        node = node[key]
+    return True, node
+
+
+def _satisfies(value: Any, requirement: tuple) -> bool:
+    """Whether `value` is a number (not a bool) meeting one `RANGES` requirement."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return False
+    kind = requirement[0]
+    if kind == "int":
+        high = requirement[2] if len(requirement) > 2 else None
+        whole = isinstance(value, int | np.integer)
+        return whole and value >= requirement[1] and (high is None or value <= high)
+    if not np.isfinite(value):
+        return False
+    return {">0": value > 0, ">=0": value >= 0, "[0,1]": 0 <= value <= 1}[kind]
+
+
+def _check_range(config: ml_collections.ConfigDict, field: str, requirement: tuple) -> None:
+    """Raises ValueError naming `field`, its value and its default unless it is in range."""
+    present, value = _lookup(config, field)
+    if not present or _satisfies(value, requirement):
+        return
+    kind, *bounds = requirement
+    if kind != "int":
+        words = _WORDS[kind]
+    elif len(bounds) == 2:
+        words = f"an integer in {bounds[0]}..{bounds[1]}"
+    else:
+        words = f"an integer >= {bounds[0]}"
+    _, default = _lookup(defaults.default_config(), field)
+    raise ValueError(
+        f"config.{field}={value!r} must be {words}; set e.g. --config.{field}={default!r} "
+        "(the default)."
+    )
+
+
+def _check_den_thresholds(config: ml_collections.ConfigDict) -> None:
+    """`den.sparsity_thresholds`: (kept weight mass in (0, 1], pruning threshold >= 0)."""
+    present, value = _lookup(config, "den.sparsity_thresholds")
+    if not present:
+        return
+    pair = tuple(value) if isinstance(value, list | tuple) else ()
+    valid = (
+        len(pair) == 2
+        and _satisfies(pair[0], ("[0,1]",))
+        and pair[0] > 0
+        and _satisfies(pair[1], (">=0",))
+    )
+    if not valid:
+        raise ValueError(
+            f"config.den.sparsity_thresholds={value!r} must be a pair (kept weight mass in (0, 1],"
+            " pruning threshold >= 0); set e.g. --config.den.sparsity_thresholds='(0.98, 0.01)'."
+        )
+
+
+def _check_fc_hidden(config: ml_collections.ConfigDict) -> None:
+    """`model.fc_hidden`: None or positive integer sizes."""
+    hidden = config.model.fc_hidden
+    if hidden is None:
+        return
+    sizes = tuple(hidden) if isinstance(hidden, list | tuple) else (hidden,)
+    if not all(_satisfies(size, ("int", 1)) for size in sizes):
+        raise ValueError(
+            f"config.model.fc_hidden={hidden!r} must be None or a tuple of integers >= 1; set "
+            "e.g. --config.model.fc_hidden='(128,)'."
+        )
 
 
 def step_config(config: ml_collections.ConfigDict) -> steps.StepConfig:

@@ -20,6 +20,18 @@ class Task:
     arrays and are stored as ``int32``. Construction fails with a ``ValueError`` that names the
     task, the split and the fix whenever the data is malformed (see ``__post_init__``).
 
+    Channels-first data is caught by shape: an array whose axis 1 has at most 4 entries while
+    axes 2 and 3 both have more than 4 (``(N, 1, 8, 8)``, ``(N, 3, 32, 32)``) is taken for NCHW
+    and rejected with the transpose that fixes it. A genuine NHWC image that flat (height <= 4,
+    width and channels > 4) is therefore not accepted.
+
+    Classes: without ``num_classes`` the class count is inferred from the training labels as
+    ``max(y_train) + 1``, and the training labels must use every class ``0..max`` (no gaps)
+    while validation and test labels must lie within that range, because a class with no
+    training example cannot be learned and an extra output would silently change the task (a
+    stray label 7 would make 8 classes). Pass ``num_classes`` explicitly to allow classes that
+    are missing from the training split; every label of every split must then be below it.
+
     Attributes:
         x_train: Training images, shape ``[N_train, H, W, C]``, ``float32``.
         y_train: Training labels, shape ``[N_train]``, ``int32`` in ``0..num_classes-1``.
@@ -28,8 +40,8 @@ class Task:
         x_test: Test images, shape ``[N_test, H, W, C]``, ``float32``.
         y_test: Test labels, shape ``[N_test]``, ``int32``.
         name: Human-readable description used in error messages and logs.
-        num_classes: Number of output classes; inferred as ``max label + 1`` over all splits when
-            ``None``.
+        num_classes: Number of output classes; when ``None``, inferred as ``max(y_train) + 1``
+            (training labels without gaps, val/test labels within them; see above).
     """
 
     x_train: np.ndarray
@@ -45,9 +57,11 @@ class Task:
         """Validates every field and coerces images to float32 and labels to int32.
 
         Raises:
-            ValueError: If a split is not 4-D NHWC, has a non-floating dtype, is empty, contains
-                NaN/inf, disagrees in image shape with the other splits, or if labels are not 1-D
-                integers of matching length within ``0..num_classes-1``.
+            ValueError: If a split is not 4-D NHWC (or looks like NCHW), has a non-floating
+                dtype, is empty, contains NaN/inf, disagrees in image shape with the other splits,
+                or if labels are not 1-D integers of matching length within
+                ``0..num_classes-1`` (with an inferred ``num_classes``: if the training labels
+                have gaps or a val/test label exceeds the largest training label).
         """
         if not isinstance(self.name, str):
             raise ValueError(
@@ -115,6 +129,13 @@ class Task:
                 f"{field} must be a 4-D NHWC array [N, H, W, C], got shape {array.shape}; add a "
                 "channel axis for grey images (x[..., None]) or transpose NCHW data to NHWC."
             )
+        _, channels, height, width = array.shape
+        if channels <= 4 < min(height, width):
+            raise self._error(
+                f"{field} has shape {array.shape}, which looks like channels-first NCHW "
+                f"({channels} channel(s) of {height}x{width}); transpose to NHWC with "
+                "x.transpose(0, 2, 3, 1)."
+            )
         if np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
             raise self._error(
                 f"{field} has integer dtype {array.dtype}; scale the images to float first, e.g. "
@@ -175,11 +196,30 @@ class Task:
             )
         return array.astype(np.int32, copy=False)
 
+    def _infer_num_classes(self, labels: dict[str, np.ndarray]) -> int:
+        num_classes = int(labels["train"].max()) + 1
+        missing = np.setdiff1d(np.arange(num_classes), labels["train"])
+        if missing.size:
+            raise self._error(
+                f"y_train has no example of class(es) {missing[:5].tolist()} below its largest "
+                f"label {num_classes - 1}, so those classes could never be learned; remap the "
+                "labels to 0..K-1 (np.unique(y, return_inverse=True)) or pass num_classes "
+                "explicitly if the gap is intended."
+            )
+        for split in _SPLITS[1:]:
+            split_max = int(labels[split].max())
+            if split_max >= num_classes:
+                raise self._error(
+                    f"y_{split} contains label {split_max}, which y_train never uses (num_classes="
+                    f"{num_classes} is inferred from y_train's labels 0..{num_classes - 1}); fix "
+                    f"the labels or pass num_classes={split_max + 1} explicitly."
+                )
+        return num_classes
+
     def _check_num_classes(self, labels: dict[str, np.ndarray]) -> int:
-        max_label = max(int(labels[split].max()) for split in _SPLITS)
         num_classes = self.num_classes
         if num_classes is None:
-            return max_label + 1
+            return self._infer_num_classes(labels)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
             raise self._error(
                 f"num_classes must be an int or None, got {type(num_classes).__name__}; pass "

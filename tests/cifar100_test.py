@@ -73,7 +73,7 @@ def test_sizes_labels_and_classes(raw_pixels):
 
 def test_validation_pool_is_83_and_training_pool_416():
     labels = np.repeat(np.arange(100), 500)
-    train_pool, valid_pool = cifar100._split_pools(labels, np.random.default_rng(0))
+    train_pool, valid_pool = cifar100._split_pools(labels, 0)
     assert {len(v) for v in valid_pool.values()} == {83}
     assert {len(v) for v in train_pool.values()} == {416}
     pool = np.concatenate([*train_pool.values(), *valid_pool.values()])
@@ -159,3 +159,16 @@ def test_not_prepared_error(tmp_path):
     assert "'cifar100'" in message and str(tmp_path) in message
     assert f"tfds build cifar100 --data_dir={tmp_path}" in message
     assert "pip install tensorflow-cpu" in message and "--manual_dir=" in message
+
+
+def test_task_data_does_not_depend_on_the_other_tasks(monkeypatch, raw_pixels):
+    """Task t's arrays depend only on the seed, t and its classes (a shorter list is a prefix)."""
+    full = cifar100.cifar100_task_classes(20)
+    monkeypatch.setattr(cifar100, "cifar100_task_classes", lambda num_tasks: full[:num_tasks])
+    short = cifar100.make_cifar100_tasks(_config(num_tasks=2), seed=4)
+    long = cifar100.make_cifar100_tasks(_config(num_tasks=5), seed=4)
+    assert len(short) == 2 and len(long) == 5
+    for a, b in zip(short, long[:2], strict=True):
+        assert a.name == b.name
+        for field in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import lasem_jax
-from lasem_jax import trainer
+from lasem_jax import defaults, sanity, trainer
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "configs"
@@ -70,7 +70,7 @@ def test_every_paper_file_exists():
 
 @pytest.mark.parametrize(
     ("name", "arg"),
-    [(n, None) for n in CONFIG_FILES] + [(n, "tiny") for n in CONFIG_FILES if n != "default.py"],
+    [(n, None) for n in CONFIG_FILES] + [(n, "tiny") for n in CONFIG_FILES],
 )
 def test_config_loads_and_validates(name, arg):
     module = _load(name)
@@ -81,6 +81,8 @@ def test_config_loads_and_validates(name, arg):
     # Every field of the default schema is present (the trainer and launcher read them).
     assert set(_leaf_paths(default.get_config())) <= set(_leaf_paths(config))
     trainer.validate_config(config, _num_layers(config))
+    # No config file sets a field its method ignores (the launcher would warn about it).
+    assert sanity.ignored_fields(config) == []
 
 
 @pytest.mark.parametrize("name", CONFIG_FILES)
@@ -89,15 +91,13 @@ def test_docstring_has_launch_command(name):
     assert doc and f"python -m launch.train --config=configs/{name}" in doc
 
 
-@pytest.mark.parametrize("name", PAPER_FILES)
-def test_tiny_only_shrinks_epochs_and_width(name):
+@pytest.mark.parametrize("name", [*PAPER_FILES, "default.py", "fashion_mnist_lasem_hps.py"])
+def test_tiny_only_applies_the_tiny_settings(name):
     module = _load(name)
     full, tiny = module.get_config(), module.get_config("tiny")
-    assert tiny.train.epochs_per_task == paper.TINY_EPOCHS_PER_TASK
-    assert tiny.model.width == paper.TINY_WIDTH
-    tiny.train.epochs_per_task = full.train.epochs_per_task
-    tiny.model.width = full.model.width
-    assert tiny.to_dict() == full.to_dict()
+    assert tiny.train.epochs_per_task == paper.TINY_EPOCHS_PER_TASK == 3
+    assert (tiny.model.width, tiny.model.he_init, tiny.optim.lr) == (0.25, True, 1e-2)
+    assert tiny.to_dict() == defaults.apply_tiny(full).to_dict()
     with pytest.raises(ValueError, match="tiny"):
         module.get_config("huge")
 

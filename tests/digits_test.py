@@ -171,3 +171,18 @@ def test_invalid_arguments():
         make_digits_tasks(seed=0, val_fraction=0.5, test_fraction=0.5)
     with pytest.raises(ValueError, match="leave a split of digit"):
         make_digits_tasks(seed=0, val_fraction=0.001)
+
+
+def test_first_tasks_do_not_depend_on_num_tasks():
+    """A 2-task scenario is exactly the first 2 tasks of the 5-task one with the same seed."""
+    short, long = make_digits_tasks(seed=3, num_tasks=2), make_digits_tasks(seed=3, num_tasks=5)
+    assert describe_digits_design(3, 2) == describe_digits_design(3, 5)[:2]
+    for a, b in zip(short, long[:2], strict=True):
+        assert a.name == b.name
+        for field in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_negative_seed_rejected():
+    with pytest.raises(ValueError, match=r"seed=-1 is not a non-negative integer"):
+        make_digits_tasks(seed=-1)

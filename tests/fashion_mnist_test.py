@@ -139,3 +139,13 @@ def test_missing_data_error(tmp_path, monkeypatch):
         make_tasks(_config(""), seed=0)
     assert str(tmp_path / "none") in str(info.value)
     fm.load_fashion_mnist.cache_clear()
+
+
+def test_first_tasks_do_not_depend_on_num_tasks(data_dir):
+    """A 2-task scenario is exactly the first 2 tasks of the 5-task one with the same seed."""
+    short = make_tasks(_config(data_dir, num_tasks=2), seed=3)
+    long = make_tasks(_config(data_dir, num_tasks=5), seed=3)
+    for a, b in zip(short, long[:2], strict=True):
+        assert a.name == b.name
+        for field in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))

@@ -163,3 +163,27 @@ def test_not_prepared_error(tmp_path):
     message = str(info.value)
     assert "'stl10'" in message and str(tmp_path) in message
     assert f"tfds build stl10 --data_dir={tmp_path}" in message and "--manual_dir=" in message
+
+
+def test_first_tasks_do_not_depend_on_num_tasks(fake_source):
+    """A 2-task scenario is exactly the first 2 tasks of the 5-task one with the same seed."""
+    assert _design(3, num_tasks=2) == _design(3, num_tasks=5)[:2]
+    short = stl10.make_stl10_tasks(_config(num_tasks=2), seed=3)
+    long = stl10.make_stl10_tasks(_config(num_tasks=5), seed=3)
+    for a, b in zip(short, long[:2], strict=True):
+        assert a.name == b.name
+        for field in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_design_file_prefix_and_mismatch(fake_source, tmp_path):
+    path = str(tmp_path / "design.json")
+    stl10.save_design(path, _design(2, num_tasks=4))
+    tasks = stl10.make_stl10_tasks(_config(num_tasks=2, design_file=path), seed=2)
+    assert [t.name for t in tasks] == [
+        t.name for t in stl10.make_stl10_tasks(_config(num_tasks=2), seed=2)
+    ]
+    with pytest.raises(ValueError, match=r"holds 4 tasks but data\.num_tasks=5"):
+        stl10.make_stl10_tasks(_config(num_tasks=5, design_file=path), seed=2)
+    with pytest.raises(ValueError, match=r"\[3\] classes per task but data\.classes_per_task=5"):
+        stl10.make_stl10_tasks(_config(num_tasks=2, classes_per_task=5, design_file=path), seed=2)

@@ -37,11 +37,43 @@ def test_properties():
     assert "demo" in repr(task)
 
 
-def test_num_classes_inferred_from_max_label_over_all_splits():
+def test_num_classes_inferred_from_training_labels():
     arrays = _arrays()
-    arrays["y_test"] = np.array([0, 0, 6, 1])
+    arrays["y_train"] = np.array([0, 1, 2, 3, 1, 0])
     task = Task(**arrays)
-    assert task.num_classes == 7
+    assert task.num_classes == 4
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_label_beyond_training_labels_rejected_unless_num_classes_given(split):
+    arrays = _arrays()
+    arrays[f"y_{split}"] = np.array([0, 1, 5, 1])[: len(arrays[f"y_{split}"])]
+    with pytest.raises(
+        ValueError, match=rf"'demo': y_{split} contains label 5, which y_train never uses.*=6"
+    ):
+        Task(**arrays, name="demo")
+    assert Task(**arrays, num_classes=6).num_classes == 6
+
+
+def test_training_labels_with_gaps_rejected_unless_num_classes_given():
+    arrays = _arrays()
+    arrays["y_train"] = np.array([0, 2, 0, 2, 0, 2])
+    arrays["y_val"], arrays["y_test"] = np.array([0, 2, 0]), np.array([0, 2, 0, 2])
+    with pytest.raises(ValueError, match=r"'demo': y_train has no example of class\(es\) \[1\]"):
+        Task(**arrays, name="demo")
+    assert Task(**arrays, num_classes=3).num_classes == 3
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32), (4, 5, 6)])
+def test_channels_first_images_rejected(shape):
+    with pytest.raises(ValueError, match=r"'demo': x_train has shape .* NCHW.*transpose to NHWC"):
+        _make(x_train=np.zeros((6, *shape)))
+
+
+def test_flat_channels_last_images_accepted():
+    task = Task(**_arrays(shape=(8, 8, 3)))
+    assert task.image_shape == (8, 8, 3)
+    assert Task(**_arrays(shape=(4, 4, 16))).image_shape == (4, 4, 16)
 
 
 def test_explicit_num_classes_kept():

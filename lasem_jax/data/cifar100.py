@@ -1,15 +1,20 @@
 """CIFAR-100 lifelong tasks of 10 classes with the reference's percent protocol (spec 5.1).
 
-Protocol, per class of the 100: its 500 training images are shuffled once (seeded) and split into
+Protocol, per class ``c`` of the 100: its 500 training images are shuffled once (by
+``stream_rng(seed, CLASS_STREAM, c)``, shared by every task using the class) and split into
 a validation pool of ``int(500 * 0.2 / 1.2) = 83`` and a training pool of
 ``min(500 - 83, int(500 / 1.2)) = 416`` images. A task (10 classes from the task list of
 ``num_tasks`` in {10, 20, 40}) takes the first ``int(train_size / 10)`` images of each class's
 training pool and the first ``int(valid_size / 10)`` of its validation pool, where
 ``(train_size, valid_size) = NUM_DATA_POINTS[data_percent]`` (4% -> 170 / 30, i.e. 17 / 3 per
 class); its test set is all 100 test images of each class. Labels are positions in the task's
-class list. A class shared by several tasks contributes the same images to each of them (as in
-the reference). At 100% the 417 training images per class exceed the 416-image pool and are cut
-to 416, as the reference's slicing does.
+class list, and task t's example order comes from ``stream_rng(seed, DATA_STREAM, t)``, so a
+task's data depends only on the seed, its index and its classes. A class shared by several tasks
+contributes the same images to each of them (as in the reference). ``num_tasks`` picks one of
+the reference's class lists: the 20-task list is the first half of the 40-task list (so the
+20-task scenario is a prefix of the 40-task one), while the 10 disjoint tasks are another list
+(only its first task is also the first of the 20-task list). At 100% the 417 training images per
+class exceed the 416-image pool and are cut to 416, as the reference's slicing does.
 
 Images are scaled to [0, 1] and standardised per RGB channel: with ``standardize="per_split"``
 (the reference) the train, valid and test set of each task each use their own mean and std over
@@ -31,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from lasem_jax.data.design import CLASS_STREAM, DATA_STREAM, stream_rng
 from lasem_jax.data.tfds_source import load_split_arrays
 from lasem_jax.task import Task
 
@@ -97,13 +103,13 @@ def standardize(x: np.ndarray, stats_from: np.ndarray | None = None) -> np.ndarr
 
 
 def _split_pools(
-    labels: np.ndarray, rng: np.random.Generator
+    labels: np.ndarray, seed: int
 ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """Shuffles each class's training indices and splits them into (train pool, valid pool)."""
     train_pool: dict[int, np.ndarray] = {}
     valid_pool: dict[int, np.ndarray] = {}
     for cls in range(NUM_CLASSES):
-        idx = rng.permutation(np.flatnonzero(labels == cls))
+        idx = stream_rng(seed, CLASS_STREAM, cls).permutation(np.flatnonzero(labels == cls))
         n = idx.shape[0]
         n_valid = int(n * _VALID_RATIO / (1.0 + _VALID_RATIO))
         n_train = min(n - n_valid, int(n / (1.0 + _VALID_RATIO)))
@@ -133,7 +139,7 @@ def make_cifar100_tasks(data_config: Any, *, seed: int) -> list[Task]:
             ``data_percent`` (a key of ``NUM_DATA_POINTS``), optional ``data_dir`` (tfds data
             directory, "" = tfds default) and ``standardize`` (``"per_split"`` default or
             ``"train_stats"``).
-        seed: Seed of the per-class shuffle and of the example order within each task.
+        seed: The run's seed (non-negative): per-class shuffles and each task's example order.
 
     Returns:
         ``num_tasks`` Tasks of ``32x32x3`` float32 images; 4% gives 170 train, 30 valid and
@@ -163,12 +169,12 @@ def make_cifar100_tasks(data_config: Any, *, seed: int) -> list[Task]:
 
     x_all, y_all = load_split_arrays("cifar100", "train", data_dir=data_dir)
     x_test_all, y_test_all = load_split_arrays("cifar100", "test", data_dir=data_dir)
-    rng = np.random.default_rng(seed)
-    train_pool, valid_pool = _split_pools(y_all, rng)
+    train_pool, valid_pool = _split_pools(y_all, seed)
     test_pool = {c: np.flatnonzero(y_test_all == c) for c in range(NUM_CLASSES)}
 
     tasks = []
     for t, classes in enumerate(lists):
+        rng = stream_rng(seed, DATA_STREAM, t)
         i_tr, y_tr = _gather(classes, train_pool, train_size // classes_per_task, rng)
         i_va, y_va = _gather(classes, valid_pool, valid_size // classes_per_task, rng)
         i_te, y_te = _gather(classes, test_pool, None, rng)

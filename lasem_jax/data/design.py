@@ -2,6 +2,10 @@
 
 Mirrors the paper's STL-10 design (random class sets, Gaussian noise, channel swaps) for images
 with one channel, where a rotation, flip or inversion stands in for the channel permutation.
+
+Every random choice comes from `stream_rng(seed, stream, index)`: one generator per task (or per
+class) and purpose, so task k never depends on how many tasks follow it (the first tasks of a
+longer scenario are exactly the tasks of a shorter one with the same seed).
 """
 
 from __future__ import annotations
@@ -14,6 +18,24 @@ import numpy as np
 
 TRANSFORMS: tuple[str, ...] = ("identity", "rot90", "rot180", "rot270", "hflip", "invert")
 NOISE_UNIT = 0.05
+# The `stream` of `stream_rng`: a task's design, a class's split, a task's example order and noise.
+DESIGN_STREAM, CLASS_STREAM, DATA_STREAM = 1, 2, 3
+
+
+def stream_rng(seed: int, stream: int, index: int) -> np.random.Generator:
+    """The generator of one task or class and one purpose: `default_rng([seed, stream, index])`.
+
+    Args:
+      seed: the run's seed, a non-negative integer.
+      stream: the purpose, one of `DESIGN_STREAM`, `CLASS_STREAM`, `DATA_STREAM`.
+      index: the task index (design, data) or the class id (split).
+
+    Raises:
+      ValueError: a negative or non-integer seed.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed={seed!r} is not a non-negative integer; use a seed >= 0.")
+    return np.random.default_rng([int(seed), stream, index])
 
 
 def check_design_args(
@@ -33,7 +55,7 @@ def check_design_args(
 
 
 def draw_design(
-    rng: np.random.Generator,
+    seed: int,
     *,
     dataset: str,
     num_tasks: int,
@@ -41,10 +63,11 @@ def draw_design(
     num_classes: int,
     class_names: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Draws each task's classes, transformation and noise, in this order per task.
+    """Draws each task's transformation, noise and classes from its own `DESIGN_STREAM` generator.
 
-    Class sets are distinct across tasks (a repeated sorted set is redrawn); noise has mean
-    `0.05 m` (m in {-1, 0, 1}) and standard deviation `0.05 s` (s in {0, 1, 2}).
+    Task k's transformation and noise depend only on `(seed, k)`; its classes too, except that a
+    class set (sorted) already used by an earlier task is redrawn from the same generator. Noise
+    has mean `0.05 m` (m in {-1, 0, 1}) and standard deviation `0.05 s` (s in {0, 1, 2}).
 
     Returns:
       One JSON-ready dict per task: `task`, `name`, `classes` (label i is `classes[i]`),
@@ -54,13 +77,14 @@ def draw_design(
     seen: set[tuple[int, ...]] = set()
     design = []
     for index in range(num_tasks):
+        rng = stream_rng(seed, DESIGN_STREAM, index)
+        transform = TRANSFORMS[int(rng.integers(len(TRANSFORMS)))]
+        mean = round(NOISE_UNIT * int(rng.integers(-1, 2)), 10)
+        std = round(NOISE_UNIT * int(rng.integers(0, 3)), 10)
         classes = [int(c) for c in rng.choice(num_classes, classes_per_task, replace=False)]
         while tuple(sorted(classes)) in seen:
             classes = [int(c) for c in rng.choice(num_classes, classes_per_task, replace=False)]
         seen.add(tuple(sorted(classes)))
-        transform = TRANSFORMS[int(rng.integers(len(TRANSFORMS)))]
-        mean = round(NOISE_UNIT * int(rng.integers(-1, 2)), 10)
-        std = round(NOISE_UNIT * int(rng.integers(0, 3)), 10)
         noise = "no-noise" if mean == 0 and std == 0 else f"noise(m={mean:g},s={std:g})"
         listed = ",".join(map(str, classes))
         spec = {

@@ -2,11 +2,14 @@
 
 The design mirrors the STL-10 lifelong scenario of the LASEM paper: every task draws a random set
 of digit classes (labels are positions in that list), a Gaussian pixel-noise setting and an input
-transformation. All randomness comes from one ``np.random.default_rng(seed)``, consumed in this
-order: (1) the design of every task (``describe_digits_design``), (2) one shuffle per digit class
-that fixes its train/val/test split (shared by all tasks that use the class, so a test image of
-one task is never a training image of another), (3) per task and split: the example order, then
-the noise.
+transformation. Every random draw comes from its own generator
+(``design.stream_rng(seed, stream, index)``, i.e. ``np.random.default_rng([seed, stream, index])``):
+(1) task k's design (``describe_digits_design``) from ``(seed, DESIGN_STREAM, k)``, (2) one
+shuffle per digit class ``c`` that fixes its train/val/test split from ``(seed, CLASS_STREAM, c)``
+(shared by all tasks that use the class, so a test image of one task is never a training image of
+another), (3) task k's example order, then noise, per split from ``(seed, DATA_STREAM, k)``. So
+task k does not depend on ``num_tasks``: the tasks of a 2-task scenario are the first two of the
+5-task scenario with the same seed.
 
 Per task, pixels ``x`` in ``[0, 1]`` (raw values 0..16 divided by 16) become::
 
@@ -50,7 +53,7 @@ def describe_digits_design(
     """Returns the task design that ``make_digits_tasks`` uses for the same arguments.
 
     Args:
-        seed: Seed of ``np.random.default_rng``.
+        seed: The run's seed (non-negative).
         num_tasks: Number of tasks ``T``.
         classes_per_task: Classes per task ``K`` (2..10).
 
@@ -63,12 +66,8 @@ def describe_digits_design(
         ValueError: If ``classes_per_task`` is outside 2..10 or ``num_tasks`` exceeds the number
             of distinct class sets.
     """
-    return _draw(np.random.default_rng(seed), num_tasks, classes_per_task)
-
-
-def _draw(rng: np.random.Generator, num_tasks: int, classes_per_task: int) -> list[dict[str, Any]]:
     return design.draw_design(
-        rng,
+        seed,
         dataset="digits",
         num_tasks=num_tasks,
         classes_per_task=classes_per_task,
@@ -92,7 +91,7 @@ def make_digits_tasks(
     remaining training images; a task takes all images of its classes.
 
     Args:
-        seed: Seed of ``np.random.default_rng``; the same seed gives identical arrays.
+        seed: The run's seed (non-negative); the same seed gives identical arrays.
         num_tasks: Number of tasks ``T``.
         classes_per_task: Classes per task ``K`` (2..10); class sets are distinct across tasks.
         val_fraction: Fraction of each class used for validation, in ``(0, 1)``.
@@ -110,14 +109,14 @@ def make_digits_tasks(
             "val_fraction and test_fraction must be in (0, 1) with val_fraction + test_fraction "
             f"< 1, got {val_fraction} and {test_fraction}."
         )
-    rng = np.random.default_rng(seed)
-    specs = _draw(rng, num_tasks, classes_per_task)
+    specs = describe_digits_design(seed, num_tasks, classes_per_task)
     images, targets = _raw_digits()
 
     class_splits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     n = int(np.bincount(targets, minlength=NUM_DIGIT_CLASSES).min())
     for digit in range(NUM_DIGIT_CLASSES):
-        indices = rng.permutation(np.flatnonzero(targets == digit))[:n]
+        shuffle = design.stream_rng(seed, design.CLASS_STREAM, digit)
+        indices = shuffle.permutation(np.flatnonzero(targets == digit))[:n]
         n_val, n_test = round(n * val_fraction), round(n * test_fraction)
         n_train = n - n_val - n_test
         if min(n_train, n_val, n_test) < 1:
@@ -131,6 +130,7 @@ def make_digits_tasks(
 
     tasks = []
     for spec in specs:
+        rng = design.stream_rng(seed, design.DATA_STREAM, spec["task"])
         arrays: dict[str, np.ndarray] = {}
         for split_index, split in enumerate(_SPLITS):
             parts = [class_splits[digit][split_index] for digit in spec["classes"]]

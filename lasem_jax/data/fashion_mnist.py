@@ -9,12 +9,14 @@ The design mirrors ``lasem_jax.data.digits`` (and the STL-10 variant of spec 5.3
 draws a distinct random set of ``classes_per_task`` classes (label ``i`` is ``classes[i]``), a
 Gaussian noise ``N(0.05 m, (0.05 s)^2)`` with ``m`` in {-1, 0, 1}, ``s`` in {0, 1, 2} (none when
 both are 0) added to all splits and clipped to ``[0, 1]``, then one input transformation in place
-of the channel swap: identity, rot90/rot180/rot270, hflip or invert. One
-``np.random.default_rng(seed)`` is consumed in this order: (1) the design
-(``describe_fashion_mnist_design``), (2) per class a shuffle of its training images (first
-``train_per_class`` train, next ``val_per_class`` validation) and of its test images (first
-``test_per_class``), shared by every task using the class, (3) per task and split: the example
-order, then the noise. All tasks have equal sizes, so one compiled step serves all of them.
+of the channel swap: identity, rot90/rot180/rot270, hflip or invert. Every random draw has its
+own generator ``design.stream_rng(seed, stream, index)``: (1) task k's design
+(``describe_fashion_mnist_design``) from ``(seed, DESIGN_STREAM, k)``, (2) per class ``c`` a
+shuffle of its training images (first ``train_per_class`` train, next ``val_per_class``
+validation), then of its test images (first ``test_per_class``), from ``(seed, CLASS_STREAM, c)``
+and shared by every task using the class, (3) task k's example order, then noise, per split from
+``(seed, DATA_STREAM, k)``. So task k does not depend on ``num_tasks`` (a shorter scenario is a
+prefix of a longer one). All tasks have equal sizes, so one compiled step serves all of them.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def describe_fashion_mnist_design(
     """Returns the task design that ``make_fashion_mnist_tasks`` draws for the same arguments.
 
     Args:
-        seed: Seed of ``np.random.default_rng``.
+        seed: The run's seed (non-negative).
         num_tasks: Number of tasks ``T``.
         classes_per_task: Classes per task ``K`` (2..10).
 
@@ -152,15 +154,11 @@ def describe_fashion_mnist_design(
     Raises:
         ValueError: If ``classes_per_task`` or ``num_tasks`` is out of range.
     """
-    return _draw(np.random.default_rng(seed), num_tasks, classes_per_task)
-
-
-def _draw(rng: np.random.Generator, num_tasks: int, k: int) -> list[dict[str, Any]]:
     return design.draw_design(
-        rng,
+        seed,
         dataset="fashion_mnist",
         num_tasks=num_tasks,
-        classes_per_task=k,
+        classes_per_task=classes_per_task,
         num_classes=NUM_CLASSES,
         class_names=CLASS_NAMES,
     )
@@ -173,7 +171,7 @@ def make_fashion_mnist_tasks(data_config: Any, *, seed: int) -> list[Task]:
         data_config: The ``config.data`` section; fields (defaults): ``num_tasks`` (10),
             ``classes_per_task`` (3), ``train_per_class`` (200), ``val_per_class`` (50),
             ``test_per_class`` (200), ``data_dir`` ("": ``DEFAULT_DIR``, then tfds).
-        seed: Seed of ``np.random.default_rng``; the same seed gives identical tasks.
+        seed: The run's seed (non-negative); the same seed gives identical tasks.
 
     Returns:
         ``T`` tasks with images ``[K * n, 28, 28, 1]`` float32 in ``[0, 1]`` (``n`` the split's
@@ -188,8 +186,7 @@ def make_fashion_mnist_tasks(data_config: Any, *, seed: int) -> list[Task]:
         int(data_config.get(f"{s}_per_class", d))
         for s, d in zip(_SPLITS, (200, 50, 200), strict=True)
     ]
-    rng = np.random.default_rng(seed)
-    specs = _draw(rng, num_tasks, k)
+    specs = describe_fashion_mnist_design(seed, num_tasks, k)
     raw = load_fashion_mnist(str(data_config.get("data_dir", "") or ""))
     train_counts = np.bincount(raw["y_train"], minlength=NUM_CLASSES)
     test_counts = np.bincount(raw["y_test"], minlength=NUM_CLASSES)
@@ -200,13 +197,15 @@ def make_fashion_mnist_tasks(data_config: Any, *, seed: int) -> list[Task]:
         )
     per_class = []
     for c in range(NUM_CLASSES):
-        train = rng.permutation(np.flatnonzero(raw["y_train"] == c))
-        test = rng.permutation(np.flatnonzero(raw["y_test"] == c))
+        shuffle = design.stream_rng(seed, design.CLASS_STREAM, c)
+        train = shuffle.permutation(np.flatnonzero(raw["y_train"] == c))
+        test = shuffle.permutation(np.flatnonzero(raw["y_test"] == c))
         per_class.append(
             (train[: sizes[0]], train[sizes[0] : sizes[0] + sizes[1]], test[: sizes[2]])
         )
     tasks = []
     for spec in specs:
+        rng = design.stream_rng(seed, design.DATA_STREAM, spec["task"])
         arrays: dict[str, np.ndarray] = {}
         for split_index, split in enumerate(_SPLITS):
             source = raw["x_test"] if split == "test" else raw["x_train"]
