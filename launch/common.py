@@ -1,0 +1,233 @@
+"""What the launchers share: the config flag, one-line errors, signals, workdirs, progress lines."""
+
+from __future__ import annotations
+
+import logging as pylogging
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ml_collections
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from lasem_jax import interrupt, sanity, workdir_lock
+
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "default.py")
+ERROR_EXIT = 2
+
+_DEBUG = flags.DEFINE_bool("debug", False, "On an error, show its traceback too.")
+_PRINT_CONFIG = flags.DEFINE_bool(
+    "print_config", False, "Print the resolved config (every --config.<field>) and exit."
+)
+_define_errors: list[Exception] = []
+
+
+def define_config() -> flags.FlagHolder | None:
+    """Defines `--config` (a config file; `--config.<field>=<value>` overrides a field).
+
+    ml_collections applies the overrides while defining the flag, so a misspelled field fails
+    here; the error is kept and reported by `run` as one line.
+    """
+    try:
+        return config_flags.DEFINE_config_file(
+            "config",
+            DEFAULT_CONFIG,
+            "Experiment config file (configs/*.py, optionally `file.py:arg`); override any field "
+            "with --config.<field>=<value>; --print_config lists the fields and their values.",
+            lock_config=True,
+        )
+    except (KeyError, AttributeError, ValueError, TypeError) as e:
+        _define_errors.append(e)
+        return None
+
+
+def message(error: BaseException) -> str:
+    """An exception as one line; an unknown config field's "Did you mean ..." comes first."""
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    text = text.replace("\\n", "\n").replace("\\'", "'")
+    lines = [line.strip().strip("'\"") for line in text.splitlines() if line.strip()]
+    suggestion = [line for line in lines if line.startswith("Did you mean")]
+    if suggestion:
+        unknown = [line for line in lines if not line.startswith("Did you mean")]
+        return f"{suggestion[0]} (unknown config field {', '.join(unknown)})"
+    return " ".join(lines)
+
+
+def fail(text: str) -> None:
+    """Prints `Error: text` to stderr and exits with status 2."""
+    print(f"Error: {text}", file=sys.stderr, flush=True)
+    sys.exit(ERROR_EXIT)
+
+
+def config_value(holder: flags.FlagHolder) -> ml_collections.ConfigDict:
+    """The resolved config, or a one-line error naming the missing/broken config file."""
+    path = config_flags.get_config_filename(flags.FLAGS["config"]).split(":")[0]
+    if not os.path.isfile(path):
+        fail(f"config file {path} not found; pass an existing one, e.g. --config={DEFAULT_CONFIG}.")
+    try:
+        return holder.value
+    except OSError as e:
+        raise ValueError(f"config file {path} could not be loaded: {message(e)}") from e
+
+
+def overrides() -> dict[str, Any]:
+    """The `--config.<field>` values given on the command line."""
+    return config_flags.get_override_values(flags.FLAGS["config"])
+
+
+def maybe_print_config(config: ml_collections.ConfigDict) -> None:
+    """With --print_config, prints the resolved config and exits 0."""
+    if _PRINT_CONFIG.value:
+        print(config)
+        sys.exit(0)
+
+
+def log_config_summary(config: ml_collections.ConfigDict) -> None:
+    """Logs the config file, the run's main settings and the command-line overrides."""
+    path = config_flags.get_config_filename(flags.FLAGS["config"])
+    learner = "" if config.method not in sanity.LEARNER_METHODS else f", learner {config.learner}"
+    logging.info(
+        "Config %s: method %s%s, data %s (%s tasks), %s width %s, %d epochs/task, batch %d, "
+        "lr %g, seed %d (full config: --print_config; saved in results.json)",
+        path,
+        config.method,
+        learner,
+        config.data.name,
+        config.data.get("num_tasks", "?"),
+        config.model.arch,
+        config.model.width,
+        config.train.epochs_per_task,
+        config.train.batch_size,
+        config.optim.lr,
+        config.seed,
+    )
+    changed = overrides()
+    if changed:
+        logging.info("Overrides: %s", ", ".join(f"{k}={v}" for k, v in sorted(changed.items())))
+
+
+def warn_ignored_fields(config: ml_collections.ConfigDict) -> None:
+    """Logs one warning line naming set fields the chosen method does not read."""
+    ignored = sanity.ignored_fields(config)
+    if ignored:
+        logging.warning(
+            "method %s ignores %s (set but not read by this method).",
+            config.method,
+            ", ".join(ignored),
+        )
+
+
+def warn_if_chance(results: dict, tasks: Sequence[Any]) -> None:
+    """Logs a warning when every task stayed at chance level (accuracy means nothing then)."""
+    warning = sanity.chance_warning(results, [t.num_classes for t in tasks])
+    if warning:
+        logging.warning("%s", warning)
+
+
+def prepare_workdir(path: str) -> str:
+    """Creates `path` if needed and checks it is a writable directory (one-line errors)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        fail(f"--workdir={path} is a file; pass a directory (it is created if missing).")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        fail(f"--workdir={path} is not a writable directory ({e.strerror}); pass another one.")
+    return path
+
+
+def parse_seeds(values: list[str]) -> list[int]:
+    """`--seeds` as integers (one-line error otherwise)."""
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        fail(f"--seeds={','.join(values)} must be comma-separated integers, e.g. --seeds=0,1,2.")
+    raise AssertionError  # fail() exits
+
+
+def hide_orbax_info(record: pylogging.LogRecord) -> bool:
+    """Keeps the per-epoch lines readable: orbax logs ~10 INFO lines per checkpoint."""
+    return record.levelno >= pylogging.WARNING or "orbax" not in record.pathname
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+    """`app.run(main)` with one-line errors (exit 2), graceful signals (exit 130 / 143)."""
+    if _define_errors:
+        fail(message(_define_errors[0]) + " (--print_config lists the fields)")
+
+    def wrapped(argv: list[str]) -> None:
+        logging.get_absl_handler().addFilter(hide_orbax_info)
+        try:
+            with interrupt.graceful_stop():
+                main(argv)
+        except interrupt.Stopped as stop:
+            name = signal.Signals(stop.signum).name
+            print(
+                f"Stopped at task {stop.task + 1}, epoch {stop.epoch} ({name}); run the same "
+                "command to resume.",
+                file=sys.stderr,
+            )
+            sys.exit(128 + stop.signum)
+        except KeyboardInterrupt:
+            signum = interrupt.requested() or signal.SIGINT
+            print(
+                "\nStopped at once; the last checkpoint is kept: run the same command to resume.",
+                file=sys.stderr,
+            )
+            sys.exit(128 + signum)
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            OSError,
+            FloatingPointError,
+            workdir_lock.WorkdirBusyError,
+        ) as e:
+            if _DEBUG.value:
+                traceback.print_exc()
+            fail(message(e))
+
+    app.run(wrapped)
+
+
+class ProgressLine:
+    """Formats per-epoch progress: `task t/T epoch e/E`, elapsed time and an ETA.
+
+    Attributes:
+      num_tasks: tasks per run `T`.
+      epochs: epochs per task `E`.
+      total: epochs this process will train in all (every run).
+    """
+
+    def __init__(self, num_tasks: int, epochs: int, runs: int = 1) -> None:
+        self.num_tasks, self.epochs = num_tasks, epochs
+        self.total = num_tasks * epochs * runs
+        self.done, self.start = 0, time.time()
+
+    def __call__(self, record: dict) -> str:
+        """The line of one epoch record (counts it as done)."""
+        self.done += 1
+        elapsed = time.time() - self.start
+        left = max(self.total - self.done, 0) * elapsed / self.done
+        prior = ""
+        if "top_prior" in record:
+            prior = f" prior {record['top_prior']:.3f} posterior {record['top_posterior']:.3f}"
+        return (
+            f"task {record['task'] + 1}/{self.num_tasks} epoch {record['epoch']:>3}/{self.epochs}"
+            f" | loss {record['loss']:.4f} | val {record['val'][-1]:.3f} "
+            f"test {record['test'][-1]:.3f} | config {record.get('config', '-')}{prior}"
+            f" | {_duration(elapsed)} elapsed, ETA {_duration(left)}"
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
