@@ -58,18 +58,22 @@ def train_lifelong(
     Per task: fresh task parameters, prior and optimiser state; shared layers no earlier task
     transfers are re-initialised. Per epoch: one jitted scan over the shuffled minibatches,
     then validation and test accuracy of every task seen so far (the current task with the
-    configuration of highest prior). End of task: consolidation (`consolidate.consolidate`).
+    configuration of highest prior). End of task: consolidation (`consolidate.consolidate`),
+    then every seen task's test accuracy with the kept parameters (a row of `accuracy_matrix`).
 
     With a `workdir`, checkpoints go to `workdir/checkpoints` after every
     `config.train.checkpoint_every_epochs` epochs and at the end of every task, and a call with
     the same workdir resumes from the newest complete one (the same results as a run that never
-    stopped); `restart=True` discards them and starts over.
+    stopped); `restart=True` discards them and starts over. The run holds the workdir's lock
+    (`workdir_lock`), and a stop request (`interrupt`, e.g. SIGTERM under the launchers) ends it
+    after the current epoch with a checkpoint, raising `interrupt.Stopped`.
 
     Args:
       tasks: the task sequence (`Task` objects, validated here).
       config: the run's `ConfigDict` (see `configs/default.py`).
       workdir: if given, per-epoch records go to `workdir/metrics.jsonl`, checkpoints to
-        `workdir/checkpoints` and the results, atomically, to `workdir/results.json`.
+        `workdir/checkpoints`, and at the end, atomically, the kept model to `workdir/model/`
+        (`lasem_jax.load_trained`) and the results to `workdir/results.json`.
       on_epoch: optional callback receiving each epoch's record (for progress display).
       restart: ignore and delete existing checkpoints in `workdir`.
 
@@ -78,6 +82,8 @@ def train_lifelong(
 
     Raises:
       ValueError: invalid tasks or config, or a checkpoint of a different config in `workdir`.
+      workdir_lock.WorkdirBusyError: another process holds `workdir`.
+      interrupt.Stopped: a stop was requested (the run checkpointed first).
       FloatingPointError: a non-finite training loss (the last checkpoint stays intact).
     """
     validate_tasks(tasks)

@@ -7,6 +7,9 @@ python -m launch.sweep --config=configs/cifar100_10_static.py --workdir=/tmp/c10
 whose results.json holds the same config is skipped and an interrupted one resumes from its
 checkpoints; results of a different config stop the sweep before any training: --restart
 discards every run's results and checkpoints and trains them all again, or use another --workdir)
+Shared flags (launch/common.py, listed by --helpfull): --config=FILE[:arg] (default
+configs/default.py) with --config.<field>=<value> overrides, --print_config (every field and its
+value, then exit), --debug (tracebacks on errors).
 """
 
 import json

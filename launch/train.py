@@ -9,6 +9,9 @@ python -m launch.train --workdir=/tmp/lasem_seeds --seeds=0,1,2
 (several seeds: one run per <workdir>/seed_<s>, trained together, each epoch of all seeds one
 vmapped computation where shapes allow; --novmap_seeds trains them one after another)
 python -m launch.train --print_config   (every --config.<field> and its value)
+Shared flags (launch/common.py, listed by --helpfull): --config=FILE[:arg] (default
+configs/default.py) with --config.<field>=<value> overrides, --print_config (every field and its
+value, then exit), --debug (tracebacks on errors).
 """
 
 import json

@@ -8,27 +8,9 @@ import pytest
 
 from lasem_jax import trainer, tree_io
 from tests.baseline_state_test import METHODS, _fast_compiles, _setup
+from tests.resume_test import Crash, _crash_after, _without_time
 
 __all__ = ["_fast_compiles"]  # the module-wide fixture: fast compiles of tiny programs
-
-
-class Crash(Exception):
-    """Stands in for a process dying."""
-
-
-def _crash_after(n):
-    seen = []
-
-    def callback(record):
-        seen.append(record)
-        if len(seen) == n:
-            raise Crash
-
-    return callback
-
-
-def _without_time(results):
-    return {k: v for k, v in results.items() if k != "train_seconds"}
 
 
 @pytest.mark.parametrize("method", METHODS)

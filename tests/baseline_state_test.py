@@ -1,7 +1,5 @@
 """Tests of the baselines' states: bitwise resume mid-task, prediction reload, honest sizes."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,28 +8,14 @@ import pytest
 from lasem_jax import tree_io
 from lasem_jax.baselines import BASELINES
 from lasem_jax.model import count_params
+from lasem_jax.trained import TaskSpec
+from tests.darts_test import _fast_compiles
 from tests.trainer_test import TASKS, _config, _task
+
+__all__ = ["_fast_compiles"]  # the module-wide fixture: fast compiles of tiny programs
 
 METHODS = ("single_network", "apd", "prognn", "darts", "den")
 EPOCHS = 2
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compiles():
-    """Compiles without XLA optimisations in this module (tiny programs, many compiles)."""
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
-
-
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    """A task without data, as a trained model or a resumed run knows it."""
-
-    name: str
-    image_shape: tuple[int, int, int]
-    num_classes: int
 
 
 def _setup(method: str) -> tuple:
@@ -42,7 +26,7 @@ def _setup(method: str) -> tuple:
         cfg.den.update(expansion_size=2, loss_threshold=0.0, sparsity_thresholds=(0.98, 0.0))
     second = TASKS[1] if method == "single_network" else _task(2, num_classes=4)
     tasks = [TASKS[0], second]
-    specs = [Spec(t.name, t.image_shape, t.num_classes) for t in tasks]
+    specs = [TaskSpec(t.name, t.image_shape, t.num_classes) for t in tasks]
     return cfg, tasks, specs
 
 

@@ -7,9 +7,10 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
-from lasem_jax import trainer, workdir_lock
+from lasem_jax import loop_utils, trainer, workdir_lock
 from tests.trainer_test import TASKS, _config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,6 +65,11 @@ def test_debug_shows_the_traceback(tmp_path):
     assert out.returncode == 2 and "Traceback" in out.stderr
 
 
+def test_an_epoch_without_minibatches_is_an_error():
+    with pytest.raises(ValueError, match="trained no minibatch"):
+        loop_utils.check_finite(np.zeros(0), 0, 1)
+
+
 def test_print_config_lists_every_field():
     out = _launch("--print_config", "--config.train.epochs_per_task=7")
     assert out.returncode == 0, out.stderr[-2000:]
@@ -97,6 +103,7 @@ def test_signal_stops_after_the_epoch_and_resumes(tmp_path, sig):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, err[-2000:]
     assert "run the same command to resume" in err and "Traceback" not in err
+    assert "task 1/2 epoch   1/40" in err and "ETA" in err and "Compiling" in err
     assert os.listdir(stopped / "checkpoints") and not (stopped / "results.json").exists()
     resumed = _launch(f"--workdir={stopped}", *args)
     assert resumed.returncode == 0 and "Resuming from checkpoint" in resumed.stderr

@@ -11,6 +11,7 @@ import pytest
 
 import lasem_jax
 from lasem_jax import trainer, tree_io
+from tests.resume_test import Crash, _crash_after
 from tests.trainer_test import _config, _task
 
 TASKS = [_task(0, n=60), _task(1, n=60), _task(2, n=60)]
@@ -88,26 +89,12 @@ def test_consolidation_keeps_the_current_task_model(tmp_path):
 
 def test_resumed_run_saves_the_same_model(tmp_path):
     """A run killed mid-task and resumed writes a model bitwise equal to an uninterrupted one."""
-
-    class Crash(Exception):
-        pass
-
-    def crash_after(n):
-        count = []
-
-        def callback(record):
-            count.append(record)
-            if len(count) == n:
-                raise Crash
-
-        return callback
-
     config = _config("lasem", epochs=3)
     config.train.checkpoint_every_epochs = 2
     trainer.train_lifelong(TASKS[:2], config, workdir=str(tmp_path / "a"))
     with pytest.raises(Crash):
         trainer.train_lifelong(
-            TASKS[:2], config, workdir=str(tmp_path / "b"), on_epoch=crash_after(5)
+            TASKS[:2], config, workdir=str(tmp_path / "b"), on_epoch=_crash_after(5)
         )
     assert not os.path.exists(tmp_path / "b" / "model")
     trainer.train_lifelong(TASKS[:2], config, workdir=str(tmp_path / "b"))

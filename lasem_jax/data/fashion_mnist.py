@@ -28,6 +28,7 @@ import os
 from typing import Any
 
 import numpy as np
+from absl import logging
 
 from lasem_jax.data import design
 from lasem_jax.task import Task
@@ -95,6 +96,7 @@ def _from_dir(directory: str) -> dict[str, np.ndarray] | None:
         if path is None:
             return None
         arrays[key] = read_idx(path, magic)
+    logging.info("Fashion-MNIST: read the idx files in %s.", directory)
     return arrays
 
 
@@ -109,6 +111,7 @@ def _from_tfds() -> dict[str, np.ndarray] | None:
             records = [source[i] for i in range(len(source))]
             arrays[f"x_{split}"] = np.stack([r["image"][..., 0] for r in records]).astype(np.uint8)
             arrays[f"y_{split}"] = np.asarray([r["label"] for r in records], np.uint8)
+        logging.info("Fashion-MNIST: read the prepared tfds 'fashion_mnist'.")
         return arrays
     except Exception:
         return None

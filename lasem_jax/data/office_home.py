@@ -22,6 +22,7 @@ import os
 from typing import Any
 
 import numpy as np
+from absl import logging
 
 from lasem_jax.task import Task
 
@@ -142,6 +143,7 @@ def make_office_home_tasks(data_config: Any, *, seed: int) -> list[Task]:
     if not os.path.isdir(manual_dir) or not os.listdir(manual_dir):
         raise _error(f"manual_dir {manual_dir!r} does not exist or is empty")
     cache_dir = str(data_config.get("cache_dir", "") or os.path.join(manual_dir, ".lasem_cache"))
+    logging.info("Office-Home: reading %s (decoded-image cache: %s).", manual_dir, cache_dir)
 
     tasks = []
     for domain_index, domain in enumerate(DOMAINS):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from absl import logging
 
 # Datasets whose preparation needs manually downloaded archives on offline machines.
 _ARCHIVES = {
@@ -81,6 +82,13 @@ def load_split_arrays(
         raise ValueError(not_prepared_message(name, data_dir, cause)) from exc
     if num_examples == 0:
         raise ValueError(not_prepared_message(name, data_dir, f"split {split!r} is empty"))
+    logging.info(
+        "Reading tfds %r split %r (%d examples) from %s.",
+        name,
+        split,
+        num_examples,
+        data_dir or default_data_dir(),
+    )
     first = source[0]
     images = np.empty((num_examples, *np.shape(first["image"])), dtype=np.uint8)
     labels = np.empty((num_examples,), dtype=np.int64)
