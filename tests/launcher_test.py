@@ -85,33 +85,52 @@ def _wait_for_records(path, count, proc, timeout=240):
     raise AssertionError(f"{path} did not reach {count} records; rc {proc.poll()}")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_after_the_epoch_and_resumes(tmp_path, sig):
-    """A signal ends the epoch, checkpoints, says how to resume; the resumed run is identical."""
-    args = ["--config=configs/default.py:tiny", "--config.data.num_tasks=2"]
-    args += ["--config.train.epochs_per_task=40", "--config.train.checkpoint_every_epochs=0"]
-    stopped = tmp_path / "stopped"
+def _stop_with(sig, workdir, args):
+    """Starts launch.train, sends `sig` after 3 epochs; returns (returncode, stderr)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "launch.train", f"--workdir={stopped}", *args],
+        [sys.executable, "-m", "launch.train", f"--workdir={workdir}", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_for_records(stopped / "metrics.jsonl", 3, proc)
+    _wait_for_records(workdir / "metrics.jsonl", 3, proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + sig, err[-2000:]
+    return proc.returncode, err
+
+
+SIGNAL_ARGS = [
+    "--config=configs/default.py:tiny",
+    "--config.data.num_tasks=2",
+    "--config.train.epochs_per_task=12",
+    "--config.train.checkpoint_every_epochs=0",
+]
+
+
+def test_sigterm_stops_after_the_epoch_and_resumes(tmp_path):
+    """SIGTERM ends the epoch, checkpoints, says how to resume; the resumed run is identical."""
+    stopped = tmp_path / "stopped"
+    returncode, err = _stop_with(signal.SIGTERM, stopped, SIGNAL_ARGS)
+    assert returncode == 128 + signal.SIGTERM, err[-2000:]
     assert "run the same command to resume" in err and "Traceback" not in err
-    assert "task 1/2 epoch   1/40" in err and "ETA" in err and "Compiling" in err
+    assert "task 1/2 epoch   1/12" in err and "ETA" in err and "Compiling" in err
     assert os.listdir(stopped / "checkpoints") and not (stopped / "results.json").exists()
-    resumed = _launch(f"--workdir={stopped}", *args)
+    resumed = _launch(f"--workdir={stopped}", *SIGNAL_ARGS)
     assert resumed.returncode == 0 and "Resuming from checkpoint" in resumed.stderr
-    full = _launch(f"--workdir={tmp_path / 'full'}", *args)
+    full = _launch(f"--workdir={tmp_path / 'full'}", *SIGNAL_ARGS)
     assert full.returncode == 0
     a, b = (json.loads((d / "results.json").read_text()) for d in (stopped, tmp_path / "full"))
     a.pop("train_seconds"), b.pop("train_seconds")
     assert a == b
+
+
+def test_sigint_stops_with_exit_130_and_a_checkpoint(tmp_path):
+    """Ctrl-C: the same graceful stop, exit 130 (its resume is the SIGTERM test's path)."""
+    returncode, err = _stop_with(signal.SIGINT, tmp_path, SIGNAL_ARGS)
+    assert returncode == 128 + signal.SIGINT, err[-2000:]
+    assert "Stopped at task 1, epoch" in err and "(SIGINT)" in err and "Traceback" not in err
+    assert os.listdir(tmp_path / "checkpoints")
 
 
 def test_one_process_per_workdir(tmp_path):
