@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 
 from lasem_jax import trainer, tree_io
-from tests.baseline_state_test import METHODS, _fast_compiles, _setup
+from tests.baseline_state_test import METHODS, _setup
 from tests.resume_test import Crash, _crash_after, _without_time
-
-__all__ = ["_fast_compiles"]  # the module-wide fixture: fast compiles of tiny programs
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -9,10 +9,7 @@ from lasem_jax import tree_io
 from lasem_jax.baselines import BASELINES
 from lasem_jax.model import count_params
 from lasem_jax.trained import TaskSpec
-from tests.darts_test import _fast_compiles
 from tests.trainer_test import TASKS, _config, _task
-
-__all__ = ["_fast_compiles"]  # the module-wide fixture: fast compiles of tiny programs
 
 METHODS = ("single_network", "apd", "prognn", "darts", "den")
 EPOCHS = 2

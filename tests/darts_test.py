@@ -13,15 +13,6 @@ from lasem_jax.baselines import BASELINES, darts
 from tests.trainer_test import TASKS, _config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compiles():
-    """Compiles without XLA optimisations in this module (as flax's tests): tiny programs."""
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
-
-
 def _setup(learner: str = "hps"):
     """A task model, fresh params and a minibatch of the first toy task."""
     model = trainer.make_model(_config("darts", learner), TASKS[0])

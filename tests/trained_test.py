@@ -11,13 +11,11 @@ import pytest
 
 import lasem_jax
 from lasem_jax import trainer, tree_io
-from tests.darts_test import _fast_compiles
 from tests.resume_test import Crash, _crash_after
 from tests.trainer_test import _config, _task
 
 TASKS = [_task(0, n=60), _task(1, n=60), _task(2, n=60)]
 METHODS = ["lasem", "static", "brute_force", "darts", "prognn"]
-__all__ = ["_fast_compiles"]  # the module-wide fixture: fast compiles of tiny programs
 
 
 def _run(method, workdir, tasks=TASKS, **overrides):
