@@ -225,3 +225,7 @@ def chunked_accuracy(logits_fn: Any, x: Array, y: Array, *, chunk: int) -> Array
 def accuracy(model: Model, params: dict, config: Array, x: Array, y: Array, *, chunk: int) -> Array:
     """Accuracy of configuration `config` `[L]` on `x` `[N, ...]`, evaluated `chunk` at a time."""
     return chunked_accuracy(lambda xb: model.apply_config(params, xb, config), x, y, chunk=chunk)
+
+
+# One compiled evaluation shared by the trainer, DARTS and loaded models.
+jitted_accuracy = jax.jit(accuracy, static_argnums=(0,), static_argnames=("chunk",))

@@ -17,7 +17,6 @@ from lasem_jax import results_io, run_config, steps, tree_io
 
 MODEL_DIR = "model"
 FORMAT = 1
-_accuracy = jax.jit(steps.accuracy, static_argnums=(0,), static_argnames=("chunk",))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +153,7 @@ class TrainedModel:
             return float(self._baseline.accuracy(task_index, x, y))
         params, config = self._params(task_index)
         model = self._models[task_index]
-        return float(_accuracy(model, params, config, x, y, chunk=self._chunk))
+        return float(steps.jitted_accuracy(model, params, config, x, y, chunk=self._chunk))
 
 
 def load_trained(workdir: str) -> TrainedModel:

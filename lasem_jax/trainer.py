@@ -34,7 +34,6 @@ from lasem_jax.baselines import BASELINES, train_baseline
 from lasem_jax.task import Task, validate_tasks
 
 METHODS = (*run_config.LASEM_FAMILY, *BASELINES)
-jitted_accuracy = jax.jit(steps.accuracy, static_argnums=(0,), static_argnames=("chunk",))
 make_model = run_config.make_model
 
 
@@ -201,7 +200,7 @@ def _run(
     metrics_path = os.path.join(workdir, "metrics.jsonl") if workdir else None
     if metrics_path:  # Exactly the records of the run so far: no duplicates after a resume.
         results_io.write_jsonl_atomic(metrics_path, run.records)
-    accuracy = functools.partial(jitted_accuracy, chunk=int(config.train.eval_chunk))
+    accuracy = functools.partial(steps.jitted_accuracy, chunk=int(config.train.eval_chunk))
     run_cfg = jnp.asarray(static_cfg if static_cfg is not None else np.ones(num_layers, bool))
     every = int(config.train.checkpoint_every_epochs)
     epochs = int(config.train.epochs_per_task)

@@ -19,7 +19,6 @@ from lasem_jax.task import Task
 
 Array = jax.Array
 ORDERS = (1, 2)
-_accuracy = jax.jit(steps.accuracy, static_argnums=(0,), static_argnames=("chunk",))
 
 
 class DartsState(NamedTuple):
@@ -241,7 +240,7 @@ class Darts(base.Baseline):
         params = {"shared": state["shared"], "task": state["tasks"][k]}
         config = jnp.asarray(state["configs"][k])
         chunk = int(self.config.train.eval_chunk)
-        return float(_accuracy(self.models[k], params, config, x, y, chunk=chunk))
+        return float(steps.jitted_accuracy(self.models[k], params, config, x, y, chunk=chunk))
 
     def end_task(self, t: int) -> None:
         """Consolidates task `t` with its discrete configuration (LASEM's rules).
