@@ -200,6 +200,7 @@ def curves(setting: Setting, runs: Sequence[tuple[str, Mapping[str, Any]]]) -> F
         records = results_io.read_jsonl(path)
         if not records:
             continue
+        records = [rec for rec in records if None not in rec["test"]]  # Fully evaluated epochs.
         x = [rec["global_epoch"] for rec in records]
         ax.plot(x, [float(np.mean(rec["test"])) for rec in records], label=f"seed {r.get('seed')}")
         if not drawn:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -78,34 +80,107 @@ def conv2d(x: Array, w: Array, *, impl: str | None = None) -> Array:
     Args:
       x: images.
       w: kernel.
-      impl: `xla` (XLA's convolution), `im2col` (shifted slices and one matmul) or None: im2col
-        on CPU, xla elsewhere. XLA:CPU runs convolution gradients inside a loop (our per-epoch
-        `lax.scan`) about 40x slower than outside one (jax-ml/jax#12868); the im2col form has
-        only slices, pads and matmuls, which stay fast there. Both give the same result.
+      impl: `xla` (XLA's convolution, differentiated by JAX), `cpu` (the same forward with a
+        hand-written gradient) or None: `cpu` on CPU, `xla` elsewhere. XLA:CPU runs the
+        convolutions JAX derives for a kernel gradient inside a loop (our per-epoch `lax.scan`)
+        ~100x slower than a forward convolution (jax-ml/jax#12868); `cpu` computes the input
+        gradient as a forward convolution and the kernel gradient as `k*k` matmuls.
     """
-    impl = impl or ("im2col" if jax.default_backend() == "cpu" else "xla")
+    impl = impl or ("cpu" if jax.default_backend() == "cpu" else "xla")
     if impl == "xla":
-        return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_CONV_DIMS)
-    if impl != "im2col":
-        raise ValueError(f"Unknown conv impl {impl!r}; use 'xla' or 'im2col'.")
-    k = w.shape[0]
+        return _conv(x, w)
+    if impl != "cpu":
+        raise ValueError(f"Unknown conv impl {impl!r}; use 'xla' or 'cpu'.")
+    return _conv_cpu(x, w)
+
+
+def _conv(x: Array, w: Array, padding: Any = "SAME") -> Array:
+    return jax.lax.conv_general_dilated(x, w, (1, 1), padding, dimension_numbers=_CONV_DIMS)
+
+
+@jax.custom_vjp
+def _conv_cpu(x: Array, w: Array) -> Array:
+    return _conv(x, w)
+
+
+def _conv_cpu_fwd(x: Array, w: Array) -> tuple[Array, tuple[Array, Array]]:
+    return _conv(x, w), (x, w)
+
+
+def _conv_cpu_bwd(res: tuple[Array, Array], g: Array) -> tuple[Array, Array]:
+    """Input gradient: a convolution of `g` with the flipped, in/out-swapped kernel.
+
+    Kernel gradient: with both `x` (SAME-padded) and `g` (padded after) flattened to rows of
+    an `[N*Hp*Wp, C]` matrix, the offset `(i, j)` of the window is a row offset `i*Wp + j`, so
+    `dw[i, j] = x_rows[i*Wp + j :][:R].T @ g_rows[:R]`: contiguous slices and one matmul each.
+    Rows of `g` at the padding are zero, so the wrap-around rows contribute nothing.
+    """
+    x, w = res
+    k, c_in, c_out = w.shape[0], w.shape[2], w.shape[3]
+    n, h, wd = x.shape[:3]
     lo, hi = (k - 1) // 2, k // 2
-    n, h, wd, _ = x.shape
-    padded = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
-    cols = [padded[:, i : i + h, j : j + wd, :] for i in range(k) for j in range(k)]
-    out = jnp.concatenate(cols, axis=-1) @ w.reshape(-1, w.shape[-1])
-    return out.reshape(n, h, wd, w.shape[-1])
+    flipped = jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2)
+    dx = _conv(g, flipped, [(hi, lo), (hi, lo)])  # SAME pads (lo, hi); its transpose (hi, lo).
+    hp, wp = h + k - 1, wd + k - 1
+    x_rows = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0))).reshape(n * hp * wp, c_in)
+    g_rows = jnp.pad(g, ((0, 0), (0, k - 1), (0, k - 1), (0, 0))).reshape(n * hp * wp, c_out)
+    rows = n * hp * wp - (k - 1) * (wp + 1)
+    offsets = [i * wp + j for i in range(k) for j in range(k)]
+    dw = [x_rows[o : o + rows].T @ g_rows[:rows] for o in offsets]
+    return dx, jnp.stack(dw).reshape(w.shape)
+
+
+_conv_cpu.defvjp(_conv_cpu_fwd, _conv_cpu_bwd)
 
 
 def max_pool(x: Array, size: int) -> Array:
     """Max pool with window = stride = `size` and SAME padding (TF1). `[N,H,W,C]` -> `[N,H',W',C]`.
 
-    A size of 1 (or less) means no pooling.
+    A size of 1 (or less) means no pooling. The gradient goes to the first maximum of each
+    window, as TF's `MaxPoolGrad`. Computed on reshaped windows rather than with
+    `lax.reduce_window`, whose gradient XLA:CPU runs as a slow packed reduce-window (~3 ms of a
+    15 ms CIFAR-100 step).
     """
     if size <= 1:
         return x
-    window = (1, size, size, 1)
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, window, "SAME")
+    return _max_pool(x, size)
+
+
+def _windows(x: Array, size: int) -> Array:
+    """`[N, H, W, C]` -> `[N, H', W', C, size*size]`, padded with the lowest float (SAME)."""
+    n, h, w, c = x.shape
+    out_h, out_w = -(-h // size), -(-w // size)
+    pad_h, pad_w = out_h * size - h, out_w * size - w
+    pads = ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0))
+    x = jnp.pad(x, pads, constant_values=jnp.finfo(x.dtype).min)
+    x = x.reshape(n, out_h, size, out_w, size, c).transpose(0, 1, 3, 5, 2, 4)
+    return x.reshape(n, out_h, out_w, c, size * size)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _max_pool(x: Array, size: int) -> Array:
+    return _max_pool_fwd(x, size)[0]
+
+
+def _max_pool_fwd(x: Array, size: int) -> tuple[Array, tuple[Array, tuple[int, ...]]]:
+    """The max as a gather at the argmax: its own derivative (second order) has no ties."""
+    windows = _windows(x, size)
+    first = jnp.argmax(windows, axis=-1).astype(jnp.int8)
+    top = jnp.take_along_axis(windows, first[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    return top, (first, x.shape)
+
+
+def _max_pool_bwd(size: int, res: tuple[Array, tuple[int, ...]], g: Array) -> tuple[Array]:
+    first, (n, h, w, c) = res
+    _, out_h, out_w, _ = g.shape
+    spread = jnp.where(jnp.arange(size * size, dtype=jnp.int8) == first[..., None], g[..., None], 0)
+    spread = spread.reshape(n, out_h, out_w, c, size, size).transpose(0, 1, 4, 2, 5, 3)
+    spread = spread.reshape(n, out_h * size, out_w * size, c)
+    top, left = (out_h * size - h) // 2, (out_w * size - w) // 2
+    return (spread[:, top : top + h, left : left + w, :],)
+
+
+_max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 def conv2d_transpose_same(x: Array, w: Array, out_hw: int, *, stride: int = 2) -> Array:

@@ -108,8 +108,10 @@ def summarize(
     Args:
         records: Per-epoch records in chronological order, each a dict with ``"task"`` (int, the
             task being trained), ``"epoch"`` (int, 1-based epoch within that task), ``"val"`` and
-            ``"test"`` (lists of ``task + 1`` accuracies of tasks ``0..task``). Extra keys are
-            ignored. Tasks must be trained in order ``0, 1, ..., num_tasks - 1``.
+            ``"test"`` (lists of ``task + 1`` accuracies of tasks ``0..task``; earlier tasks'
+            entries may be None in epochs that did not evaluate them, except in a task's last
+            record, see ``train.eval_every_epochs``). Extra keys are ignored. Tasks must
+            be trained in order ``0, 1, ..., num_tasks - 1``.
         num_tasks: The number of tasks ``T`` of the scenario.
         kept_rows: ``[T][i+1]``: row ``i`` holds the test accuracy of tasks ``0..i`` with the
             parameters kept after task ``i``'s consolidation. None: use the last-epoch rows.
@@ -142,7 +144,8 @@ def summarize(
         previous_task = task
         val = _as_float(record["val"][task], f"records[{index}]['val'][{task}]")
         test = [
-            _as_float(v, f"records[{index}]['test'][{j}]") for j, v in enumerate(record["test"])
+            None if v is None and j != task else _as_float(v, f"records[{index}]['test'][{j}]")
+            for j, v in enumerate(record["test"])
         ]
         # Strict improvement: the earliest epoch wins ties, as in the reference code.
         if val > best_val[task]:
@@ -157,6 +160,12 @@ def summarize(
             f"0..{num_tasks - 1} needs at least one per-epoch record."
         )
 
+    unevaluated = [k for k, row in enumerate(row_end) if row is not None and None in row]
+    if unevaluated:
+        raise ValueError(
+            f"the last record of task(s) {unevaluated} lacks an accuracy of an earlier task; "
+            "a task's last epoch must evaluate every seen task."
+        )
     last_epoch = [row for row in row_end if row is not None]
     rows = last_epoch if kept_rows is None else _check_kept_rows(kept_rows, num_tasks)
     final = list(rows[-1])

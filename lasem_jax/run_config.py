@@ -146,6 +146,7 @@ RANGES: dict[str, tuple] = {
     "train.epochs_per_task": ("int", 1),
     "train.batch_size": ("int", 1),
     "train.eval_chunk": ("int", 1),
+    "train.eval_every_epochs": ("int", 1),
     "train.checkpoint_every_epochs": ("int", 0),
     "train.keep_checkpoints": ("int", 1),
 }

@@ -2,50 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from lasem_jax import consolidate, loop_utils, run_state, search_space, steps
+from lasem_jax import consolidate, evaluation, loop_utils, run_state, search_space, steps
 from lasem_jax.model import Model
 from lasem_jax.task import Task
 
 
 def evaluate(
-    accuracy: Callable[..., jax.Array],
-    seen: list[tuple],
-    model: Model,
-    splits: dict,
+    evaluator: evaluation.Evaluator,
+    run: run_state.Run,
     state: steps.TrainState,
     current: np.ndarray,
-) -> dict[str, list[float]]:
-    """Validation and test accuracy of every seen task, the current one with `current`."""
-    live = [*seen, (model, state.params["task"], jnp.asarray(current), splits)]
-    shared_now = state.params["shared"]
+    *,
+    everything: bool = True,
+) -> dict[str, list[float | None]]:
+    """Validation and test accuracy of every seen task, the current one with `current`.
+
+    All tasks use the current shared parameters. With `everything=False` only the current
+    task is evaluated and the others' entries are None (`train.eval_every_epochs`).
+    """
+    t = len(run.finished)
+    params = [*run.finished, state.params["task"]]
+    which = range(t + 1) if everything else [t]
+    acc = evaluator.accuracies(state.params["shared"], params, [*run.chosen, current], which)
     return {
-        split: [
-            float(accuracy(m, {"shared": shared_now, "task": p}, c, *data[split]))
-            for m, p, c, data in live
-        ]
-        for split in ("val", "test")
+        split: [None if np.isnan(a) else float(a) for a in acc[: t + 1, j]]
+        for j, split in enumerate(evaluation.SPLITS)
     }
 
 
-def kept_row(
-    accuracy: Callable[..., jax.Array],
-    models: list[Model],
-    run: run_state.Run,
-    tests: list[tuple[jax.Array, jax.Array]],
-) -> list[float]:
+def kept_row(evaluator: evaluation.Evaluator, run: run_state.Run) -> list[float]:
     """Test accuracy of every finished task with the consolidated (kept) parameters."""
-    return [
-        float(accuracy(models[k], {"shared": run.shared, "task": task}, jnp.asarray(c), *test))
-        for k, (task, c, test) in enumerate(zip(run.finished, run.chosen, tests, strict=True))
-    ]
+    done = len(run.finished)
+    acc = evaluator.accuracies(run.shared, run.finished, run.chosen, range(done))
+    return [float(a) for a in acc[:done, 1]]
 
 
 def epoch_record(

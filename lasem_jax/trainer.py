@@ -18,6 +18,7 @@ from lasem_jax import (
     brute_force,
     checkpoint,
     consolidate,
+    evaluation,
     interrupt,
     lockstep,
     loop_utils,
@@ -200,7 +201,8 @@ def _run(
     metrics_path = os.path.join(workdir, "metrics.jsonl") if workdir else None
     if metrics_path:  # Exactly the records of the run so far: no duplicates after a resume.
         results_io.write_jsonl_atomic(metrics_path, run.records)
-    accuracy = functools.partial(steps.jitted_accuracy, chunk=int(config.train.eval_chunk))
+    evaluator = evaluation.Evaluator(models, tasks, int(config.train.eval_chunk))
+    eval_every = int(config.train.eval_every_epochs)
     run_cfg = jnp.asarray(static_cfg if static_cfg is not None else np.ones(num_layers, bool))
     every = int(config.train.checkpoint_every_epochs)
     epochs = int(config.train.epochs_per_task)
@@ -216,17 +218,7 @@ def _run(
             run.state = steps.init_state(model, hp, params, run_key, config.optim.lr)
             run.prior_history.append([])
         x, y = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
-        seen = [
-            (
-                models[k],
-                run.finished[k],
-                jnp.asarray(run.chosen[k]),
-                loop_utils.device_splits(tasks[k]),
-            )
-            for k in range(t)
-        ]
-        splits = loop_utils.device_splits(task)
-        evaluate = functools.partial(run_records.evaluate, accuracy, seen, model, splits)
+        evaluate = functools.partial(run_records.evaluate, evaluator, run)
         if config.method == "brute_force" and run.epoch < epochs:
             found = yield from brute_force.search_task(
                 config, model, hp, (t, run.global_epoch, run.state), (x, y), evaluate
@@ -251,7 +243,8 @@ def _run(
             loop_utils.check_finite(out["losses"], t, run.epoch)
             current = run_records.current_config(model, hp, run.state, static_cfg)
             record = run_records.epoch_record(run, model, hp, out, current, lr)
-            record.update(evaluate(run.state, current))
+            everything = run.epoch == epochs or run.epoch % eval_every == 0
+            record.update(evaluate(run.state, current, everything=everything))
             run.records.append(record)
             if metrics_path:
                 results_io.append_jsonl(metrics_path, record)
@@ -276,8 +269,7 @@ def _run(
         run.shared, run.alive = shared, alive.tolist()
         run.finished.append(frozen)
         run.chosen.append(current.tolist())
-        tests = [data["test"] for *_, data in seen] + [splits["test"]]
-        run.kept.append(run_records.kept_row(accuracy, models, run, tests))
+        run.kept.append(run_records.kept_row(evaluator, run))
         run.task, run.epoch, run.state = run.task + 1, 0, None
     results = run_records.results(config, tasks, run)
     results["train_seconds"] = run.elapsed + time.time() - start

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags
 
-from lasem_jax import prefix_plan, steps
+from lasem_jax import prefix_plan, results_io, steps
 from lasem_jax.model import Model, build_model
 
 _ARCH = flags.DEFINE_string("arch", "cifar100_4", "Architecture name.")
@@ -33,6 +33,9 @@ _CLASSES = flags.DEFINE_integer("num_classes", 10, "Classes K of the head.")
 _M_STEPS = flags.DEFINE_integer("num_m_steps", 1, "M-steps per E-step.")
 _LR = flags.DEFINE_float("learning_rate", 1e-4, "RMSProp learning rate.")
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed of the parameters and the random data.")
+_JSON = flags.DEFINE_string(
+    "json", None, "Also write {learner: {static_ms, lasem_ms, flop_ratio, gflops, ...}} here."
+)
 
 
 def forward_flops(model: Model, batch: int) -> tuple[int, int]:
@@ -89,28 +92,46 @@ def compile_epoch(
     return run, flops
 
 
+def time_learner(name: str) -> dict[str, float | int | None]:
+    """Times one learner's static and LASEM steps, interleaved, and counts their FLOPs.
+
+    Returns:
+      `static_ms` and `lasem_ms` (median ms per minibatch), `flop_ratio` (analytic forward
+      FLOPs of LASEM over static), `xla_flop_ratio`, `gflops` and `static_gflops` (achieved
+      GFLOP/s of each step from XLA's count of one forward and backward pass; None where the
+      backend counts none) and `num_configs`.
+    """
+    model = build_model(_ARCH.value, name, _CLASSES.value, width=_WIDTH.value)
+    key = jax.random.PRNGKey(_SEED.value)
+    static_run, static_xla = compile_epoch(model, "static", key)
+    lasem_run, lasem_xla = compile_epoch(model, "lasem", key)
+    times = [(static_run(), lasem_run()) for _ in range(_REPEATS.value)]  # Interleaved.
+    static_ms, lasem_ms = (1e3 * statistics.median(t) for t in zip(*times, strict=True))
+    lasem_fl, static_fl = forward_flops(model, _BATCH.value)
+    both = lasem_xla is not None and static_xla is not None
+    return {
+        "num_configs": model.num_configs,
+        "static_ms": static_ms,
+        "lasem_ms": lasem_ms,
+        "flop_ratio": lasem_fl / static_fl,
+        "xla_flop_ratio": lasem_xla / static_xla if both else None,
+        "gflops": None if lasem_xla is None else lasem_xla / lasem_ms / 1e6,
+        "static_gflops": None if static_xla is None else static_xla / static_ms / 1e6,
+    }
+
+
 def main(argv: Sequence[str]) -> None:
-    """Benchmarks every learner and prints a markdown table."""
+    """Benchmarks every learner, prints a markdown table and optionally writes JSON."""
     del argv
     print(f"device: {jax.devices()[0]} ({jax.default_backend()}), jax {jax.__version__}")
-    rows = []
+    rows = {}
     for name in _LEARNERS.value:
-        model = build_model(_ARCH.value, name, _CLASSES.value, width=_WIDTH.value)
-        key = jax.random.PRNGKey(_SEED.value)
-        static_run, static_xla = compile_epoch(model, "static", key)
-        lasem_run, lasem_xla = compile_epoch(model, "lasem", key)
-        times = [(static_run(), lasem_run()) for _ in range(_REPEATS.value)]  # Interleaved.
-        static_ms, lasem_ms = (1e3 * statistics.median(t) for t in zip(*times, strict=True))
-        lasem_fl, static_fl = forward_flops(model, _BATCH.value)
-        flop_ratio = lasem_fl / static_fl
-        xla_ratio = None if lasem_xla is None or static_xla is None else lasem_xla / static_xla
-        xla_text = "n/a" if xla_ratio is None else f"{xla_ratio:.2f}"
-        row = (name, static_ms, lasem_ms, lasem_ms / static_ms, flop_ratio, xla_text)
-        rows.append(row)
+        r = rows[name] = time_learner(name)
+        xla = "n/a" if r["xla_flop_ratio"] is None else f"{r['xla_flop_ratio']:.2f}"
         print(
-            f"{name}: {model.num_configs} configs, static {static_ms:.2f} ms/step, "
-            f"LASEM {lasem_ms:.2f} ms/step, time ratio {row[3]:.2f}, "
-            f"FLOP ratio {flop_ratio:.2f} (forward {lasem_fl:,} / {static_fl:,}; XLA {xla_text})"
+            f"{name}: {r['num_configs']} configs, static {r['static_ms']:.2f} ms/step, "
+            f"LASEM {r['lasem_ms']:.2f} ms/step, time ratio {r['lasem_ms'] / r['static_ms']:.2f},"
+            f" FLOP ratio {r['flop_ratio']:.2f} (XLA {xla})"
         )
     print(
         f"\n{_ARCH.value}, width {_WIDTH.value}, batch {_BATCH.value}, {_STEPS.value} steps/epoch,"
@@ -119,11 +140,18 @@ def main(argv: Sequence[str]) -> None:
     )
     print(
         "| learner | static ms/step | LASEM ms/step | time ratio | FLOP ratio (analytic) "
-        "| FLOP ratio (XLA) |"
+        "| LASEM GFLOP/s (XLA count) |"
     )
     print("|---|---|---|---|---|---|")
-    for name, s_ms, l_ms, ratio, fl, xla in rows:
-        print(f"| {name} | {s_ms:.2f} | {l_ms:.2f} | {ratio:.2f} | {fl:.2f} | {xla} |")
+    for name, r in rows.items():
+        gflops = "n/a" if r["gflops"] is None else f"{r['gflops']:.0f}"
+        print(
+            f"| {name} | {r['static_ms']:.2f} | {r['lasem_ms']:.2f} "
+            f"| {r['lasem_ms'] / r['static_ms']:.2f} | {r['flop_ratio']:.2f} | {gflops} |"
+        )
+    if _JSON.value:
+        results_io.write_json_atomic(_JSON.value, rows)
+        print(f"wrote {_JSON.value}")
 
 
 if __name__ == "__main__":

@@ -157,3 +157,15 @@ def test_one_process_per_workdir(tmp_path):
     holder.wait()
     results = trainer.train_lifelong(TASKS, _config(epochs=1), workdir=str(tmp_path))
     assert results["num_tasks"] == 2
+
+
+def test_benchmark_writes_json(tmp_path):
+    """launch.benchmark --json writes each learner's step times, FLOP ratio and GFLOP/s."""
+    out = tmp_path / "bench.json"
+    args = ["--learners=hps", "--width=0.125", "--steps=2", "--repeats=1", f"--json={out}"]
+    proc = _launch(*args, module="launch.benchmark")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    hps = json.loads(out.read_text())["hps"]
+    assert hps["static_ms"] > 0 and hps["lasem_ms"] > 0
+    assert hps["num_configs"] == 16 and hps["flop_ratio"] > 1
+    assert hps["gflops"] is None or hps["gflops"] > 0

@@ -272,16 +272,37 @@ def test_param_counts_cifar4_hand_numbers():
 # Layers.
 
 
-@pytest.mark.parametrize("kernel", [3, 5, 7, 11])
-def test_conv2d_im2col_equals_xla(kernel):
-    """The im2col convolution equals XLA's SAME convolution for odd kernels."""
+@pytest.mark.parametrize("kernel", [1, 2, 3, 5])
+def test_conv2d_cpu_equals_xla_with_gradients(kernel):
+    """The CPU convolution and its hand-written gradients equal XLA's and JAX's (SAME)."""
     rng = np.random.default_rng(kernel)
     x = jnp.asarray(rng.standard_normal((2, 9, 10, 3)), jnp.float32)
     w = jnp.asarray(0.1 * rng.standard_normal((kernel, kernel, 3, 4)), jnp.float32)
-    a = layers.conv2d(x, w, impl="im2col")
-    b = layers.conv2d(x, w, impl="xla")
+    weights = jnp.asarray(rng.standard_normal((2, 9, 10, 4)), jnp.float32)
+
+    def loss(impl):
+        return lambda x, w: jnp.sum(weights * layers.conv2d(x, w, impl=impl))
+
+    a = layers.conv2d(x, w, impl="cpu")
     chex.assert_shape(a, (2, 9, 10, 4))
-    chex.assert_trees_all_close(a, b, atol=1e-5, rtol=1e-5)
+    chex.assert_trees_all_close(a, layers.conv2d(x, w, impl="xla"), atol=1e-5, rtol=1e-5)
+    got = jax.grad(loss("cpu"), (0, 1))(x, w)
+    want = jax.grad(loss("xla"), (0, 1))(x, w)
+    chex.assert_trees_all_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("hw", "size"), [((8, 8), 2), ((5, 7), 2), ((7, 6), 3), ((4, 4), 1)])
+def test_max_pool_equals_reduce_window(hw, size):
+    """The reshape max pool equals TF's SAME reduce-window pool, values and gradients."""
+    x = jax.random.normal(jax.random.PRNGKey(size), (2, *hw, 3))
+
+    def reference(t):
+        window = (1, size, size, 1)
+        return jax.lax.reduce_window(t, -jnp.inf, jax.lax.max, window, window, "SAME")
+
+    chex.assert_trees_all_equal(layers.max_pool(x, size), reference(x))
+    got = jax.grad(lambda t: jnp.sum(layers.max_pool(t, size) ** 2))(x)
+    chex.assert_trees_all_equal(got, jax.grad(lambda t: jnp.sum(reference(t) ** 2))(x))
 
 
 def test_conv2d_unknown_impl():
