@@ -29,57 +29,99 @@ class EpochRequest:
     config: jax.Array
 
     def batch_key(self) -> tuple:
-        """Requests with equal keys can share one vmapped call."""
-        config = np.asarray(self.config).tobytes()
-        return (self.model, self.hp, self.lr, self.x.shape, self.y.shape, config)
+        """Requests with equal keys can share one vmapped call (the configuration may differ)."""
+        return (self.model, self.hp, self.lr, self.x.shape, self.y.shape)
 
 
 EpochResult = tuple[steps.TrainState, dict[str, jax.Array]]
 RunGenerator = Generator[EpochRequest, EpochResult, dict[str, Any]]
 
 
-def _seed_batched_epoch(
+def _run_batched_epoch(
     model: Model,
     hp: steps.StepConfig,
     states: steps.TrainState,
     xs: jax.Array,
     ys: jax.Array,
     lr: jax.Array,
-    config: jax.Array,
+    configs: jax.Array,
 ) -> EpochResult:
-    """`steps.train_epoch` over a leading run axis of `states`, `xs` `[S, N, ...]`, `ys`."""
+    """`steps.train_epoch` over a leading run axis of `states`, `xs` `[R, N, ...]`, `ys`, `configs`.
 
-    def one(state: steps.TrainState, x: jax.Array, y: jax.Array) -> EpochResult:
-        return steps.train_epoch(model, hp, state, x, y, lr, config)
+    Runs may differ in seed, data and static configuration (`configs` `[R, L]`).
+    """
 
-    return jax.vmap(one)(states, xs, ys)
+    def one(state: steps.TrainState, x: jax.Array, y: jax.Array, c: jax.Array) -> EpochResult:
+        return steps.train_epoch(model, hp, state, x, y, lr, c)
+
+    return jax.vmap(one)(states, xs, ys, configs)
 
 
-jitted_batched_epoch = jax.jit(_seed_batched_epoch, static_argnums=(0, 1))
+jitted_batched_epoch = jax.jit(_run_batched_epoch, static_argnums=(0, 1))
 
 
-def _train(requests: Sequence[EpochRequest]) -> list[EpochResult]:
-    """Trains equal-keyed requests: one call, vmapped over the runs when there are several."""
+def run_mesh(num_devices: int = 0) -> jax.sharding.Mesh:
+    """A 1-D mesh with axis `runs` over the first `num_devices` local devices (0: all).
+
+    Raises:
+      ValueError: more devices asked for than there are.
+    """
+    devices = jax.local_devices()
+    if num_devices > len(devices):
+        raise ValueError(
+            f"num_devices={num_devices} but this process has {len(devices)} device(s) "
+            f"({devices[0].platform}); use 0 for all of them."
+        )
+    return jax.sharding.Mesh(np.array(devices[: num_devices or len(devices)]), ("runs",))
+
+
+def _train(
+    requests: Sequence[EpochRequest], mesh: jax.sharding.Mesh | None = None
+) -> list[EpochResult]:
+    """Trains equal-keyed requests: one call, vmapped over the runs when there are several.
+
+    The run axis is padded (with copies of the last run) to a multiple of the mesh's devices
+    and sharded over them; the padding's results are dropped. Each result's dict gets
+    `num_devices`, the number of devices the epoch was spread over.
+    """
     r = requests[0]
     if len(requests) == 1:
-        return [jitted_train_epoch(r.model, r.hp, r.state, r.x, r.y, r.lr, r.config)]
-    states = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[q.state for q in requests])
-    xs = jnp.stack([q.x for q in requests])
-    ys = jnp.stack([q.y for q in requests])
-    batched = jitted_batched_epoch(r.model, r.hp, states, xs, ys, r.lr, r.config)
-    return [jax.tree_util.tree_map(lambda a, k=k: a[k], batched) for k in range(len(requests))]
+        state, out = jitted_train_epoch(r.model, r.hp, r.state, r.x, r.y, r.lr, r.config)
+        return [(state, {**out, "num_devices": 1})]
+    mesh = mesh or run_mesh()
+    size = mesh.devices.size
+    padded = [*requests, *[requests[-1]] * (-len(requests) % size)]
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
+
+    def stack(*leaves: jax.Array) -> jax.Array:
+        return jax.device_put(jnp.stack(leaves), sharding)
+
+    states = jax.tree_util.tree_map(stack, *[q.state for q in padded])
+    xs, ys = stack(*[q.x for q in padded]), stack(*[q.y for q in padded])
+    configs = stack(*[jnp.asarray(q.config) for q in padded])
+    batched = jitted_batched_epoch(r.model, r.hp, states, xs, ys, r.lr, configs)
+    batched = jax.device_get(batched)  # One transfer; the runs continue from host copies.
+    results = [
+        jax.tree_util.tree_map(lambda a, k=k: jnp.asarray(a[k]), batched)
+        for k in range(len(requests))
+    ]
+    return [(state, {**out, "num_devices": size}) for state, out in results]
 
 
-def drive(runs: Sequence[RunGenerator], *, vmap: bool) -> list[dict[str, Any]]:
+def drive(
+    runs: Sequence[RunGenerator], *, vmap: bool, num_devices: int = 0
+) -> list[dict[str, Any]]:
     """Runs generators that yield `EpochRequest`s and return results, in lockstep.
 
     Each round, every unfinished run gets its pending epoch trained; with `vmap`, requests of
-    the same model, step config, learning rate, data shapes and configuration are trained as
-    one vmapped computation (the run is a batch axis), the others one after another.
+    the same model, step config, learning rate and data shapes (static configurations may
+    differ) are trained as one vmapped computation with the run as a batch axis sharded over
+    devices, the others one after another.
 
     Args:
       runs: started-or-not generators (e.g. `trainer.lifelong_run`).
       vmap: batch compatible requests; False trains every request on its own.
+      num_devices: local devices the run axis is sharded over (0: all).
 
     Returns:
       Each generator's return value, in order.
@@ -101,6 +143,7 @@ def drive(runs: Sequence[RunGenerator], *, vmap: bool) -> list[dict[str, Any]]:
             stopped.append(stop)
             pending.pop(i, None)
 
+    mesh = run_mesh(num_devices)
     for i in range(len(runs)):
         advance(i, None)
     while pending:
@@ -108,7 +151,7 @@ def drive(runs: Sequence[RunGenerator], *, vmap: bool) -> list[dict[str, Any]]:
         for i, request in pending.items():
             groups.setdefault(request.batch_key() if vmap else (i,), []).append(i)
         for members in groups.values():
-            trained = _train([pending[i] for i in members])
+            trained = _train([pending[i] for i in members], mesh)
             for i, result in zip(members, trained, strict=True):
                 advance(i, result)
     if stopped:

@@ -25,6 +25,7 @@ IGNORED = frozenset(
         "seed",
         "train.eval_chunk",  # evaluation batch size (memory only)
         "train.eval_every_epochs",  # when earlier tasks are evaluated; metrics are exact
+        "train.num_devices",  # where batched runs train, not what they compute
         "train.checkpoint_every_epochs",
         "train.keep_checkpoints",
         "data.data_dir",

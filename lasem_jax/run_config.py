@@ -147,6 +147,7 @@ RANGES: dict[str, tuple] = {
     "train.batch_size": ("int", 1),
     "train.eval_chunk": ("int", 1),
     "train.eval_every_epochs": ("int", 1),
+    "train.num_devices": ("int", 0),
     "train.checkpoint_every_epochs": ("int", 0),
     "train.keep_checkpoints": ("int", 1),
 }

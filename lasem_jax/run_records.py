@@ -54,6 +54,7 @@ def epoch_record(
     """The metrics record of the epoch just trained (accuracies are added by the caller)."""
     record = {"task": run.task, "epoch": run.epoch, "global_epoch": run.global_epoch, "lr": lr}
     record["loss"] = float(np.mean(out["losses"]))
+    record["num_devices"] = int(out.get("num_devices", 1))
     record["config"] = search_space.config_to_string(current)
     if hp.method == "lasem":
         prior = np.exp(np.asarray(steps.make_prior(model, hp).log_prob(run.state.prior)))
@@ -85,6 +86,7 @@ def results(
     configs = configs_of(run)
     results = loop_utils.base_results(config, tasks, run.records, configs, run.kept)
     results["prior_history"] = run.prior_history
+    results["num_devices"] = max(int(r.get("num_devices", 1)) for r in run.records)
     if config.method == "brute_force":
         results["search"] = run.search
     results["num_parameters"] = consolidate.live_parameter_count(run.shared, run.finished, configs)

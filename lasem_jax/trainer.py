@@ -109,9 +109,11 @@ def train_lifelong_seeds(
 ) -> list[dict[str, Any]]:
     """Trains several runs (e.g. the seeds of one setting) together; results as `train_lifelong`.
 
-    With `vmap`, runs whose epochs have equal shapes (same model, data sizes, learning rate and
-    static configuration) train each epoch as one vmapped jitted computation with the run as a
-    batch axis; runs that differ fall back to one after another, and `vmap=False` always does.
+    With `vmap`, runs whose epochs have equal shapes (same model, data sizes and learning rate;
+    seeds and static configurations may differ) train each epoch as one vmapped jitted
+    computation with the run as a batch axis, sharded over `configs[0].train.num_devices` local
+    devices (0: all; results.json records `num_devices`); runs that differ fall back to one
+    after another, and `vmap=False` always does.
     Batched kernels may sum in another order than unbatched ones, so parameters agree up to
     float rounding (~1e-7 per epoch); short runs give identical results (tested), long ones can
     drift apart like any float reassociation. Use `vmap=False` for results bitwise equal to
@@ -151,7 +153,7 @@ def train_lifelong_seeds(
         )
     if not vmap:  # One run to completion after another: each train_seconds is its own.
         return [lockstep.drive([run], vmap=False)[0] for run in runs]
-    return lockstep.drive(runs, vmap=True)
+    return lockstep.drive(runs, vmap=True, num_devices=int(configs[0].train.num_devices))
 
 
 def lifelong_run(

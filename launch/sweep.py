@@ -33,6 +33,12 @@ _SEEDS = flags.DEFINE_list("seeds", ["0"], "Comma-separated seeds.")
 _RESTART = flags.DEFINE_bool(
     "restart", False, "Discard the runs' results and checkpoints and train every run again."
 )
+_BATCH_RUNS = flags.DEFINE_bool(
+    "batch_runs",
+    True,
+    "Train the runs together, each epoch one vmapped call sharded over config.train.num_devices"
+    " devices; --nobatch_runs trains one run after another.",
+)
 
 
 def run_dir(workdir: str, name: str, seed: int) -> str:
@@ -69,21 +75,25 @@ def run_sweep(
     workdir: str,
     names: str,
     seeds: Sequence[int],
-    on_epoch: Callable[[dict], None] | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
     restart: bool = False,
+    batch_runs: bool = True,
 ) -> list[str]:
     """Trains every named static configuration with every seed.
 
     A run whose results.json holds the same resolved config is skipped; one whose results.json
-    holds another config stops the sweep before any training.
+    holds another config stops the sweep before any training. The runs left train together
+    (`trainer.train_lifelong_seeds`: one vmapped call per epoch, the run axis sharded over
+    `config.train.num_devices` devices) or, with `batch_runs=False`, one after another.
 
     Args:
       config: the base config (not modified; each run trains on a copy).
       workdir: parent directory of the runs.
       names: `reports.expand_config_names` input, e.g. `all,top1`, `paper` or `every`.
       seeds: the seeds.
-      on_epoch: optional per-epoch callback passed to `trainer.train_lifelong`.
+      on_epoch: optional per-epoch callback `(run_index, record)`, over the runs trained.
       restart: delete every run's results and checkpoints and train it again.
+      batch_runs: train the runs as one batch (False: one after another).
 
     Returns:
       The run directories, in order (skipped complete runs included).
@@ -99,6 +109,7 @@ def run_sweep(
         for seed in seeds:
             path, cfg = run_dir(workdir, name, seed), static_run_config(config, name, seed)
             runs.append((path, cfg, not restart and _is_complete(path, cfg)))
+    todo = []
     for path, cfg, complete in runs:
         if complete:
             logging.info("Skipping %s: results.json of this config exists.", path)
@@ -106,18 +117,27 @@ def run_sweep(
         results_path = os.path.join(path, reports.RESULTS_FILE)
         if restart and os.path.exists(results_path):
             os.remove(results_path)
-        logging.info("Training static %s seed %d -> %s", cfg.static_config, cfg.seed, path)
-        tasks = make_tasks(cfg.data, seed=cfg.seed, workdir=path)
-        results = trainer.train_lifelong(
-            tasks, cfg, workdir=path, on_epoch=on_epoch, restart=restart
+        todo.append((path, cfg, make_tasks(cfg.data, seed=cfg.seed, workdir=path)))
+    if todo:
+        how = "together" if batch_runs else "one after another"
+        logging.info("Training %d static run(s) %s.", len(todo), how)
+        all_results = trainer.train_lifelong_seeds(
+            [tasks for _, _, tasks in todo],
+            [cfg for _, cfg, _ in todo],
+            workdirs=[path for path, _, _ in todo],
+            vmap=batch_runs,
+            on_epoch=on_epoch,
+            restart=restart,
         )
-        logging.info(
-            "static %s seed %d: mean peak accuracy %.4f, %.1f s",
-            cfg.static_config,
-            cfg.seed,
-            results["mean_peak_accuracy"],
-            results["train_seconds"],
-        )
+        for (path, cfg, _), results in zip(todo, all_results, strict=True):
+            logging.info(
+                "static %s seed %d: mean peak accuracy %.4f, %d device(s) -> %s",
+                cfg.static_config,
+                cfg.seed,
+                results["mean_peak_accuracy"],
+                results["num_devices"],
+                path,
+            )
     return [path for path, _, _ in runs]
 
 
@@ -132,7 +152,14 @@ def main(argv: list[str]) -> None:
     seeds = common.parse_seeds(_SEEDS.value)
     common.prepare_workdir(_WORKDIR.value)
     common.log_config_summary(config)
-    dirs = run_sweep(config, _WORKDIR.value, _CONFIGS.value, seeds, restart=_RESTART.value)
+    dirs = run_sweep(
+        config,
+        _WORKDIR.value,
+        _CONFIGS.value,
+        seeds,
+        restart=_RESTART.value,
+        batch_runs=_BATCH_RUNS.value,
+    )
     print("\n".join(dirs))
 
 
