@@ -86,6 +86,10 @@ def search_task(
 ) -> Generator[lockstep.EpochRequest, lockstep.EpochResult, SearchResult]:
     """Searches one task: every candidate trained from the same start (a `lockstep` generator).
 
+    Candidates train `config.brute_force.batch_candidates` at a time (0: all) as one vmapped
+    computation sharded over `config.train.num_devices` devices; a chunk of one goes through
+    the caller's driver instead, so runs searched side by side (seeds) batch together.
+
     Args:
       config: the run's config (`train.epochs_per_task`, `brute_force`, learning rate).
       model: the task's model (its partition restricts the candidates).
@@ -100,21 +104,34 @@ def search_task(
     t, global_epoch, start_state = start
     began = time.time()
     configs = candidates(model, search=t > 0 or bool(config.brute_force.search_first_task))
-    scores: list[float] = []
-    best: tuple[Any, list[dict]] = (start_state, [])
-    for candidate in configs:
+
+    def candidate(c: np.ndarray) -> Generator[lockstep.EpochRequest, Any, tuple[Any, list]]:
         state, records = start_state, []
         for e in range(int(config.train.epochs_per_task)):
             lr = loop_utils.learning_rate(config, global_epoch + e)
-            request = lockstep.EpochRequest(model, hp, state, *data, lr, jnp.asarray(candidate))
+            request = lockstep.EpochRequest(model, hp, state, *data, lr, jnp.asarray(c))
             state, out = yield request
             loop_utils.check_finite(out["losses"], t, e + 1)
             record = {"task": t, "epoch": e + 1, "global_epoch": global_epoch + e + 1}
             record.update(lr=lr, loss=float(np.mean(out["losses"])))
-            record["config"] = search_space.config_to_string(candidate)
-            records.append({**record, **evaluate(state, candidate)})
+            record["config"] = search_space.config_to_string(c)
+            record["num_devices"] = int(out.get("num_devices", 1))
+            records.append({**record, **evaluate(state, c)})
             interrupt.check(t, 0)  # A search restarts its task on resume.
-        scores.append(score(records))
-        if best_index(scores) == len(scores) - 1:
-            best = (state, records)
+        return state, records
+
+    chunk = int(config.brute_force.batch_candidates) or len(configs)
+    scores: list[float] = []
+    best: tuple[Any, list[dict]] = (start_state, [])
+    for first in range(0, len(configs), chunk):
+        group = [candidate(c) for c in configs[first : first + chunk]]
+        if len(group) == 1:  # Through the caller's driver, which may batch it with other runs.
+            trained = [(yield from group[0])]
+        else:
+            devices = int(config.train.num_devices)
+            trained = lockstep.drive(group, vmap=True, num_devices=devices)
+        for state, records in trained:  # Keep only the best state so far.
+            scores.append(score(records))
+            if best_index(scores) == len(scores) - 1:
+                best = (state, records)
     return SearchResult(best_index(scores), *best, scores, configs, time.time() - began)

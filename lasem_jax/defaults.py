@@ -56,6 +56,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.brute_force = ml_collections.ConfigDict()
     # Search the first task too (as LASEM's EM does); False: train it with `all` (reference).
     c.brute_force.search_first_task = True
+    # candidates trained together per vmapped call (0: all; 1: one after another, bitwise as
+    # separate runs); lower it when a task's candidates do not fit in memory together
+    c.brute_force.batch_candidates = 0
 
     c.prognn = ml_collections.ConfigDict()
     c.prognn.dim_reduction_scale = 2.0  # lateral 1x1 reduction (spec 10, README's test_type 1)

@@ -20,6 +20,7 @@ def _digits_config(method: str, static_config: str = "all"):
     c.model.width, c.train.epochs_per_task, c.optim.lr = 0.25, EPOCHS, 1e-3
     c.model.he_init = True  # learns within a few epochs (TF1 RMSProp starts slowly)
     c.model.partition = PARTITION
+    c.brute_force.batch_candidates = 1  # one after another: bitwise equal to the static runs
     return c
 
 
@@ -127,3 +128,17 @@ def test_static_config_field_is_ignored():
     c.static_config = "not_a_config"
     results = trainer.train_lifelong(TASKS, c)
     assert [len(s["scores"]) for s in results["search"]] == [4, 4]
+
+
+def test_batched_candidates_equal_one_after_another():
+    """Candidates trained together (in chunks of 3) pick what one-after-another training picks."""
+    tasks = make_digits_tasks(seed=0, num_tasks=2)
+    config = _digits_config("brute_force")
+    config.train.epochs_per_task = 2
+    apart = trainer.train_lifelong(tasks, config)
+    config.brute_force.batch_candidates = 3
+    together = trainer.train_lifelong(tasks, config)
+    assert together["chosen_configs"] == apart["chosen_configs"]
+    for a, b in zip(together["search"], apart["search"], strict=True):
+        np.testing.assert_allclose(a["scores"], b["scores"], atol=1.5 / 78)  # <= 1 image
+    np.testing.assert_allclose(together["peak_accuracy"], apart["peak_accuracy"], atol=0.02)

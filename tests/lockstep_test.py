@@ -16,6 +16,7 @@ def _configs(method: str):
     for seed in range(3):
         c = _config(method)
         c.seed = seed
+        c.brute_force.batch_candidates = 1  # candidates through the driver: seeds batch
         configs.append(c)
     return configs
 
