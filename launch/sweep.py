@@ -6,7 +6,11 @@ python -m launch.sweep --config=configs/cifar100_10_static.py --workdir=/tmp/c10
 (--configs=every runs all 2^L bit strings; runs go to <workdir>/static_<name>/seed_<seed>; a run
 whose results.json holds the same config is skipped and an interrupted one resumes from its
 checkpoints; results of a different config stop the sweep before any training: --restart
-discards every run's results and checkpoints and trains them all again, or use another --workdir)
+discards every run's results and checkpoints and trains them all again, or use another --workdir;
+the runs train together, each epoch one vmapped call sharded over config.train.num_devices
+devices (0: all), --nobatch_runs trains one after another)
+On several processes or hosts (each trains every N-th run; see README "Scaling out"):
+python -m launch.sweep ... --coordinator_address=host0:1234 --num_processes=N --process_id=I
 Shared flags (launch/common.py, listed by --helpfull): --config=FILE[:arg] (default
 configs/default.py) with --config.<field>=<value> overrides, --print_config (every field and its
 value, then exit), --debug (tracebacks on errors).
@@ -22,7 +26,7 @@ from absl import flags, logging
 import lasem_jax
 from lasem_jax import reports, results_io, trainer
 from lasem_jax.data import make_tasks
-from launch import common
+from launch import common, distributed
 
 _CONFIG = common.define_config()
 _WORKDIR = flags.DEFINE_string("workdir", None, "Parent directory of the runs.")
@@ -78,6 +82,7 @@ def run_sweep(
     on_epoch: Callable[[int, dict], None] | None = None,
     restart: bool = False,
     batch_runs: bool = True,
+    process: tuple[int, int] = (0, 1),
 ) -> list[str]:
     """Trains every named static configuration with every seed.
 
@@ -94,6 +99,8 @@ def run_sweep(
       on_epoch: optional per-epoch callback `(run_index, record)`, over the runs trained.
       restart: delete every run's results and checkpoints and train it again.
       batch_runs: train the runs as one batch (False: one after another).
+      process: `(index, count)`: this process handles every count-th run from index
+        (`launch.distributed`); each run's files are written by exactly one process.
 
     Returns:
       The run directories, in order (skipped complete runs included).
@@ -104,11 +111,12 @@ def run_sweep(
     """
     num_layers = lasem_jax.get_architecture(config.model.arch).num_layers
     expanded = reports.expand_config_names(names, num_layers)
-    runs = []
-    for name in expanded:
-        for seed in seeds:
-            path, cfg = run_dir(workdir, name, seed), static_run_config(config, name, seed)
-            runs.append((path, cfg, not restart and _is_complete(path, cfg)))
+    pairs = [(name, seed) for name in expanded for seed in seeds]
+    every = [(run_dir(workdir, n, s), static_run_config(config, n, s)) for n, s in pairs]
+    runs = [
+        (path, cfg, not restart and _is_complete(path, cfg))
+        for path, cfg in distributed.share(every, *process)
+    ]
     todo = []
     for path, cfg, complete in runs:
         if complete:
@@ -138,7 +146,7 @@ def run_sweep(
                 results["num_devices"],
                 path,
             )
-    return [path for path, _, _ in runs]
+    return [path for path, _ in every]
 
 
 def main(argv: list[str]) -> None:
@@ -152,6 +160,7 @@ def main(argv: list[str]) -> None:
     seeds = common.parse_seeds(_SEEDS.value)
     common.prepare_workdir(_WORKDIR.value)
     common.log_config_summary(config)
+    process = distributed.init()
     dirs = run_sweep(
         config,
         _WORKDIR.value,
@@ -159,6 +168,7 @@ def main(argv: list[str]) -> None:
         seeds,
         restart=_RESTART.value,
         batch_runs=_BATCH_RUNS.value,
+        process=process,
     )
     print("\n".join(dirs))
 

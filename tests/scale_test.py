@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -71,3 +72,45 @@ def test_batched_sweep_resumes_after_a_kill(tmp_path):
     resumed = sweep.run_sweep(config, killed, "all,top1", [0])
     for a, b in zip(full, resumed, strict=True):
         assert _without_time(_results(a)) == _without_time(_results(b))
+
+
+def test_two_processes_share_the_runs(tmp_path):
+    """2 processes over loopback each train their runs, once; results equal one process's."""
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    small = [*SWEEP[:3], "--configs=all,none", "--seeds=0"]
+    workdir = tmp_path / "two"
+    job = [f"--coordinator_address=localhost:{port}", "--num_processes=2"]
+    command = [sys.executable, "-m", "launch.sweep", f"--workdir={workdir}", *small, *job]
+    procs = [
+        subprocess.Popen(
+            [*command, f"--process_id={i}"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in logs]
+    trained = [
+        [line for line in err.splitlines() if "mean peak accuracy" in line] for _, err in logs
+    ]
+    assert [len(t) for t in trained] == [1, 1] and trained[0][0][-30:] != trained[1][0][-30:]
+    one = tmp_path / "one"
+    subprocess.run(
+        [sys.executable, "-m", "launch.sweep", f"--workdir={one}", *small],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    for name in ("static_all/seed_0", "static_none/seed_0"):
+        a, b = _results(workdir / name), _results(one / name)
+        assert a["chosen_configs"] == b["chosen_configs"]
+        np.testing.assert_allclose(a["peak_accuracy"], b["peak_accuracy"], atol=1e-5)
+        epochs = [
+            json.loads(line)["global_epoch"] for line in open(workdir / name / "metrics.jsonl")
+        ]
+        assert epochs == sorted(set(epochs))  # each epoch recorded once
