@@ -9,6 +9,8 @@ python -m launch.train --workdir=/tmp/lasem_seeds --seeds=0,1,2
 (several seeds: one run per <workdir>/seed_<s>, trained together, each epoch of all seeds one
 vmapped computation where shapes allow; --novmap_seeds trains them one after another)
 python -m launch.train --print_config   (every --config.<field> and its value)
+(--coordinator_address=host:port --num_processes=N --process_id=I: each process trains every
+N-th seed; see README "Scaling out")
 Shared flags (launch/common.py, listed by --helpfull): --config=FILE[:arg] (default
 configs/default.py) with --config.<field>=<value> overrides, --print_config (every field and its
 value, then exit), --debug (tracebacks on errors).
@@ -22,7 +24,7 @@ from absl import flags, logging
 
 from lasem_jax import trainer
 from lasem_jax.data import make_tasks
-from launch import common
+from launch import common, distributed
 
 _CONFIG = common.define_config()
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where results.json, metrics.jsonl, model/ go.")
@@ -44,7 +46,10 @@ def main(argv: list[str]) -> None:
     for c, seed in zip(configs, seeds, strict=True):
         c.seed = seed
     workdirs = [os.path.join(_WORKDIR.value, f"seed_{s}") for s in seeds]
-    workdirs = [common.prepare_workdir(w) for w in (workdirs if _SEEDS.value else [_WORKDIR.value])]
+    workdirs = workdirs if _SEEDS.value else [_WORKDIR.value]
+    mine = distributed.share(range(len(seeds)), *distributed.init())  # This process's seeds.
+    seeds, configs = [seeds[i] for i in mine], [configs[i] for i in mine]
+    workdirs = [common.prepare_workdir(workdirs[i]) for i in mine]
     logging.info("JAX devices: %s", jax.devices())
     common.log_config_summary(config)
     common.warn_ignored_fields(config)
