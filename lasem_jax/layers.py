@@ -194,6 +194,8 @@ def conv2d_transpose_same(x: Array, w: Array, out_hw: int, *, stride: int = 2) -
 
     Defined, as in TF, as the gradient of the SAME strided convolution that maps an
     `[N, out_hw, out_hw, Cout]` input to `x`'s shape with filter `w` `[h, h, Cout, Cin]`.
+    Hand-written because Flax's `ConvTranspose` takes no output size and pads SAME differently
+    from TF1 when `out_hw` is odd (DF-CNN's kernels are 3x3, 5x5, 7x7, 11x11).
 
     Args:
       x: `[N, h_in, h_in, Cin]`, with `h_in = ceil(out_hw / stride)`.
