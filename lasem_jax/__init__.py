@@ -1,7 +1,13 @@
 """lasem_jax: LASEM (Lifelong Architecture Search via EM) in JAX, with HPS, TF and DF-CNN."""
 
 from lasem_jax import em
-from lasem_jax.architectures import ARCHITECTURES, Architecture, ConvLayer, get_architecture
+from lasem_jax.architectures import (
+    ARCHITECTURES,
+    get_architecture,
+    register_architecture,
+    registered_architectures,
+)
+from lasem_jax.blocks import BlockNetwork, ConvBlock
 from lasem_jax.defaults import default_config
 from lasem_jax.learners import LEARNERS, Learner, get_learner
 from lasem_jax.model import Model, build_model, count_params
@@ -20,8 +26,8 @@ __all__ = [
     "ARCHITECTURES",
     "LEARNERS",
     "METHODS",
-    "Architecture",
-    "ConvLayer",
+    "BlockNetwork",
+    "ConvBlock",
     "Learner",
     "Model",
     "Task",
@@ -37,6 +43,8 @@ __all__ = [
     "get_learner",
     "load_trained",
     "named_config",
+    "register_architecture",
+    "registered_architectures",
     "train_lifelong",
     "train_lifelong_seeds",
     "validate_partition",

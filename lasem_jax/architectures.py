@@ -1,62 +1,29 @@
-"""The paper's task-network architectures (spec section 3), chosen by name and scalable in width."""
+"""The paper's task networks (spec section 3) and the registry that resolves `config.model.arch`.
+
+A name is resolved by `get_architecture`: a registered name (the paper's networks are registered
+here, users add theirs with `register_architecture`) or an import path `"package.module:factory"`.
+A factory is called as `factory(*, width, input_shape, fc_hidden)` and returns a `BlockNetwork`.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from collections.abc import Sequence
+import functools
+import importlib
+from collections.abc import Callable, Sequence
+
+from lasem_jax.blocks import BlockNetwork, ConvBlock
+
+Factory = Callable[..., BlockNetwork]
 
 
-@dataclasses.dataclass(frozen=True)
-class ConvLayer:
-    """One conv layer: `kernel`x`kernel` conv to `channels`, ReLU, max-pool `pool` (1 = none).
-
-    `kb` = (h_kb, c_kb) and `ts` = (h_ts, c_ts) are the DF-CNN sizes of spec 2.4 (None where the
-    paper defines none).
-    """
-
-    kernel: int
-    channels: int
-    pool: int = 1
-    kb: tuple[int, int] | None = None
-    ts: tuple[int, int] | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Architecture:
-    """A task network: conv stack, identity shortcuts, FC hidden sizes and input shape.
-
-    `skips` holds pairs `(i, j)`: the input of layer i (max-pooled by the pools of layers
-    i..j-1) is added to the post-ReLU output of layer j, before j's pooling (spec 3).
-    """
-
-    name: str
-    layers: tuple[ConvLayer, ...]
-    fc_hidden: tuple[int, ...]
-    input_shape: tuple[int, int, int]
-    skips: tuple[tuple[int, int], ...] = ()
-
-    @property
-    def num_layers(self) -> int:
-        """Number of conv layers `L`."""
-        return len(self.layers)
-
-    def in_channels(self, layer: int) -> int:
-        """Input channels of conv layer `layer`."""
-        return self.input_shape[2] if layer == 0 else self.layers[layer - 1].channels
-
-    @property
-    def feature_shape(self) -> tuple[int, int, int]:
-        """Shape `(H, W, C)` of the last conv layer's output (SAME pooling rounds up)."""
-        h, w, _ = self.input_shape
-        for layer in self.layers:
-            h, w = math.ceil(h / layer.pool), math.ceil(w / layer.pool)
-        return h, w, self.layers[-1].channels
-
-    @property
-    def feature_dim(self) -> int:
-        """Length `F` of the flattened features fed to the FC head."""
-        return math.prod(self.feature_shape)
+def _net(
+    name: str,
+    blocks: tuple[ConvBlock, ...],
+    fc_hidden: tuple[int, ...],
+    input_shape: tuple[int, int, int],
+    skips: tuple[tuple[int, int], ...] = (),
+) -> BlockNetwork:
+    return BlockNetwork(blocks, input_shape, fc_hidden, skips, name)
 
 
 def _stack(
@@ -64,10 +31,10 @@ def _stack(
     channels: Sequence[int],
     pools: Sequence[int],
     dfcnn: Sequence[tuple[int, int, int, int]] | None = None,
-) -> tuple[ConvLayer, ...]:
+) -> tuple[ConvBlock, ...]:
     sizes = dfcnn or [None] * len(channels)
     return tuple(
-        ConvLayer(k, c, p, None if s is None else s[:2], None if s is None else s[2:])
+        ConvBlock(k, c, p, None if s is None else s[:2], None if s is None else s[2:])
         for k, c, p, s in zip(kernels, channels, pools, sizes, strict=True)
     )
 
@@ -85,42 +52,42 @@ _OH8 += [(2, 72, 3, 144)] * 3
 _RESNET_CH = [64] * 5 + [128] * 4 + [256] * 4 + [512] * 4
 _RESNET_POOL = [2, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 1]
 
-_ARCHS: dict[str, Architecture] = {
-    "cifar100_4": Architecture(
+_PAPER: dict[str, BlockNetwork] = {
+    "cifar100_4": _net(
         "cifar100_4", _stack([3] * 4, [32, 32, 64, 64], [1, 2, 1, 2], _C4), (64,), (32, 32, 3)
     ),
-    "cifar100_6": Architecture(
+    "cifar100_6": _net(
         "cifar100_6",
         _stack([3] * 6, [32, 32, 64, 64, 128, 128], [1, 2, 1, 2, 1, 2], _C6),
         (64,),
         (32, 32, 3),
     ),
-    "cifar100_8": Architecture(
+    "cifar100_8": _net(
         "cifar100_8",
         _stack([3] * 8, [32, 32, 64, 64, 128, 128, 128, 128], [1, 2] * 4, _C6 + [_C6[-1]] * 2),
         (64,),
         (32, 32, 3),
     ),
-    "cifar100_resnet18": Architecture(
+    "cifar100_resnet18": _net(
         "cifar100_resnet18",
         _stack([7] + [3] * 16, _RESNET_CH, _RESNET_POOL),
         (1000,),
         (32, 32, 3),
         ((1, 2), (3, 4), (7, 8), (11, 12), (15, 16)),
     ),
-    "office_home_4": Architecture(
+    "office_home_4": _net(
         "office_home_4",
         _stack([11, 5, 3, 3], [64, 256, 256, 256], [3, 3, 2, 2], _OH4),
         (256, 64),
         (128, 128, 3),
     ),
-    "office_home_6": Architecture(
+    "office_home_6": _net(
         "office_home_6",
         _stack([11, 5, 3, 3, 3, 3], [64] + [256] * 5, [3, 3, 1, 2, 1, 2], _OH6),
         (256, 64),
         (128, 128, 3),
     ),
-    "office_home_8": Architecture(
+    "office_home_8": _net(
         "office_home_8",
         _stack(
             [7, 7, 5, 5, 3, 3, 3, 3],
@@ -131,13 +98,13 @@ _ARCHS: dict[str, Architecture] = {
         (256, 64),
         (128, 128, 3),
     ),
-    "stl10_6": Architecture(
+    "stl10_6": _net(
         "stl10_6",
         _stack([3] * 6, [32, 32, 64, 64, 128, 128], [1, 3] * 3, _STL6),
         (128, 16),
         (96, 96, 3),
     ),
-    "stl10_9": Architecture(
+    "stl10_9": _net(
         "stl10_9",
         _stack([3] * 9, [32, 32, 32, 64, 64, 64, 128, 128, 128], [1, 1, 3] * 3, _STL9),
         (128, 16),
@@ -145,21 +112,22 @@ _ARCHS: dict[str, Architecture] = {
     ),
 }
 
-ARCHITECTURES = tuple(_ARCHS)
+
+ARCHITECTURES = tuple(_PAPER)
 
 
 def _scale(n: int, width: float) -> int:
     return max(1, round(n * width))
 
 
-def get_architecture(
+def paper_network(
     name: str,
     *,
     width: float = 1.0,
     input_shape: Sequence[int] | None = None,
     fc_hidden: Sequence[int] | None = None,
-) -> Architecture:
-    """Returns a named architecture, optionally scaled and re-shaped.
+) -> BlockNetwork:
+    """One of the paper's networks (`ARCHITECTURES`), optionally scaled and re-shaped.
 
     Args:
       name: one of `ARCHITECTURES`.
@@ -170,35 +138,110 @@ def get_architecture(
         STL-10 20 tasks, spec 2.3); scaled by `width` too.
 
     Raises:
-      ValueError: unknown name or non-positive width.
+      ValueError: an input shape that is not `(H, W, C)`.
     """
-    if name not in _ARCHS:
-        raise ValueError(
-            f"Unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}."
-        )
-    if width <= 0:
-        raise ValueError(f"width must be > 0, got {width}.")
-    arch = _ARCHS[name]
+    net = _PAPER[name]
 
     def scale_pair(pair: tuple[int, int] | None) -> tuple[int, int] | None:
         return None if pair is None else (pair[0], _scale(pair[1], width))
 
-    layers = tuple(
-        dataclasses.replace(
-            layer,
-            channels=_scale(layer.channels, width),
-            kb=scale_pair(layer.kb),
-            ts=scale_pair(layer.ts),
+    blocks = tuple(
+        block.clone(
+            channels=_scale(block.channels, width), kb=scale_pair(block.kb), ts=scale_pair(block.ts)
         )
-        for layer in arch.layers
+        for block in net.blocks
     )
-    hidden = arch.fc_hidden if fc_hidden is None else tuple(fc_hidden)
-    shape = arch.input_shape if input_shape is None else tuple(int(s) for s in input_shape)
+    hidden = net.fc_hidden if fc_hidden is None else tuple(fc_hidden)
+    shape = net.input_shape if input_shape is None else tuple(int(s) for s in input_shape)
     if len(shape) != 3:
         raise ValueError(f"input_shape must be (H, W, C), got {shape}.")
-    return dataclasses.replace(
-        arch,
-        layers=layers,
-        fc_hidden=tuple(_scale(h, width) for h in hidden),
-        input_shape=shape,
-    )
+    hidden = tuple(_scale(h, width) for h in hidden)
+    return BlockNetwork(blocks, shape, hidden, net.skips, net.name)
+
+
+_REGISTRY: dict[str, Factory] = {
+    name: functools.partial(paper_network, name) for name in ARCHITECTURES
+}
+
+
+def register_architecture(name: str, factory: Factory) -> None:
+    """Makes `config.model.arch = name` (and `build_model(name, ...)`) build `factory`'s network.
+
+    Args:
+      name: the name; no `:` (that marks an import path).
+      factory: called as `factory(*, width, input_shape, fc_hidden)`, returns a `BlockNetwork`;
+        `input_shape` (one example's shape) and `fc_hidden` may be None for its defaults.
+
+    Raises:
+      ValueError: an empty name, one with `:`, or one already registered to another factory.
+      TypeError: `factory` is not callable.
+    """
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ValueError(f"An architecture name is a non-empty string without ':', got {name!r}.")
+    if not callable(factory):
+        raise TypeError(f"The factory of architecture {name!r} must be callable, got {factory!r}.")
+    if _REGISTRY.get(name, factory) is not factory:
+        raise ValueError(f"Architecture {name!r} is already registered to another factory.")
+    _REGISTRY[name] = factory
+
+
+def registered_architectures() -> tuple[str, ...]:
+    """The registered names (the paper's first)."""
+    return tuple(_REGISTRY)
+
+
+def resolve_factory(name: str) -> Factory:
+    """The factory of a registered name or of an import path `"package.module:factory"`.
+
+    Raises:
+      ValueError: an unknown name (the message lists the registered ones), a module that does
+        not import or an attribute it lacks (the message names them).
+    """
+    if not isinstance(name, str) or ":" not in name:
+        if name in _REGISTRY:
+            return _REGISTRY[name]
+        raise ValueError(
+            f"Unknown architecture {name!r}; choose one of {', '.join(_REGISTRY)}, register one "
+            "with lasem_jax.register_architecture, or give an import path 'package.module:factory'."
+        )
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"Architecture {name!r}: cannot import module {module_name!r}: {e}") from e
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ValueError(f"Architecture {name!r}: module {module_name!r} has no factory {attr!r}.")
+    return factory
+
+
+def get_architecture(
+    name: str,
+    *,
+    width: float = 1.0,
+    input_shape: Sequence[int] | None = None,
+    fc_hidden: Sequence[int] | None = None,
+) -> BlockNetwork:
+    """The network called `name` (registered or `"package.module:factory"`), built by its factory.
+
+    Args:
+      name: a registered name (`registered_architectures()`) or an import path.
+      width: channel multiplier, passed to the factory.
+      input_shape: one example's shape, or None for the network's default.
+      fc_hidden: FC hidden sizes, or None for the network's default.
+
+    Raises:
+      ValueError: unknown name, bad import path, non-positive width, or a factory that does not
+        return a `BlockNetwork`.
+    """
+    factory = resolve_factory(name)
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width}.")
+    shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+    hidden = None if fc_hidden is None else tuple(fc_hidden)
+    net = factory(width=width, input_shape=shape, fc_hidden=hidden)
+    if not isinstance(net, BlockNetwork):
+        raise ValueError(
+            f"Architecture {name!r}: its factory returned {type(net).__name__}, not a BlockNetwork."
+        )
+    return net

@@ -1,4 +1,9 @@
-"""Pure-JAX building blocks: TF1-compatible initialisers, conv, pooling, dropout and the FC head."""
+"""Building blocks: TF1-compatible initialisers, conv, pooling, and the Flax FC head.
+
+The initialisers draw with NumPy (see `generator`) in a fixed order, so results match earlier
+runs; the convolution, pooling and TF1's SAME transposed convolution are hand-written where
+neither Flax nor `lax` has the TF1 semantics or the CPU speed (each says why).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -188,6 +194,8 @@ def conv2d_transpose_same(x: Array, w: Array, out_hw: int, *, stride: int = 2) -
 
     Defined, as in TF, as the gradient of the SAME strided convolution that maps an
     `[N, out_hw, out_hw, Cout]` input to `x`'s shape with filter `w` `[h, h, Cout, Cin]`.
+    Hand-written because Flax's `ConvTranspose` takes no output size and pads SAME differently
+    from TF1 when `out_hw` is odd (DF-CNN's kernels are 3x3, 5x5, 7x7, 11x11).
 
     Args:
       x: `[N, h_in, h_in, Cin]`, with `h_in = ceil(out_hw / stride)`.
@@ -210,12 +218,6 @@ def conv2d_transpose_same(x: Array, w: Array, out_hw: int, *, stride: int = 2) -
     return vjp(x)[0]
 
 
-def dropout(x: Array, rng: Array, *, keep: float = 0.5) -> Array:
-    """TF1 dropout: keeps each entry with probability `keep` and scales kept ones by `1/keep`."""
-    mask = jax.random.bernoulli(rng, keep, x.shape)
-    return jnp.where(mask, x / keep, 0.0)
-
-
 def init_head(
     rng: np.random.Generator, fan_in: int, hidden: Sequence[int], num_classes: int, *, he: bool
 ) -> dict:
@@ -228,14 +230,36 @@ def init_head(
     }
 
 
-def apply_head(head: dict, feats: Array, *, dropout_rng: Array | None = None) -> Array:
-    """Applies the FC head to flattened features `[..., F]` -> logits `[..., K]`.
+class Head(nn.Module):
+    """The task head on flattened features: dropout (keep 0.5) in training, ReLU FCs, output.
 
-    With `dropout_rng`, dropout (keep 0.5) is applied once to the features before the first FC
-    layer, as in the reference code (spec 2.1); no dropout between FC layers.
+    Dropout is applied once, to the features before the first FC layer, as in the reference
+    code (spec 2.1); no dropout between FC layers.
     """
-    h = feats if dropout_rng is None else dropout(feats, dropout_rng)
+
+    hidden: tuple[int, ...]
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, feats: Array, *, dropout_rng: Array | None = None) -> Array:
+        """`[..., F]` -> `[..., K]`; dropout with `dropout_rng` if given."""
+        h = feats
+        if dropout_rng is not None:
+            h = nn.Dropout(0.5, deterministic=False)(h, rng=dropout_rng)
+        for i, size in enumerate(self.hidden):
+            h = jax.nn.relu(nn.Dense(size, name=f"fc_{i}")(h))
+        return nn.Dense(self.num_classes, name="out")(h)
+
+
+def apply_head(head: dict, feats: Array, *, dropout_rng: Array | None = None) -> Array:
+    """Applies the FC head `{"fc_i": {w, b}, "out": {w, b}}` to features `[..., F]` -> `[..., K]`.
+
+    The parameters keep the names `w`/`b` of checkpoints and of the baselines that grow or mask
+    them (DEN, APD); they are renamed to Flax Dense's `kernel`/`bias` here. With `dropout_rng`,
+    dropout (keep 0.5) is applied to the features (see `Head`).
+    """
     hidden = sorted((k for k in head if k.startswith("fc_")), key=lambda k: int(k[3:]))
-    for name in hidden:
-        h = jax.nn.relu(h @ head[name]["w"] + head[name]["b"])
-    return h @ head["out"]["w"] + head["out"]["b"]
+    sizes = tuple(head[name]["w"].shape[-1] for name in hidden)
+    params = {name: {"kernel": p["w"], "bias": p["b"]} for name, p in head.items()}
+    module = Head(sizes, head["out"]["w"].shape[-1])
+    return module.apply({"params": params}, feats, dropout_rng=dropout_rng)

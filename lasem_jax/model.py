@@ -1,4 +1,4 @@
-"""A task network that evaluates every transfer configuration in one call, or one configuration."""
+"""A task network of blocks that evaluates every transfer configuration in one call, or one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lasem_jax import layers, prefix_plan, search_space
-from lasem_jax.architectures import Architecture, get_architecture
+from lasem_jax.architectures import get_architecture
+from lasem_jax.blocks import BlockNetwork, ConvBlock, apply_block, init_block
 from lasem_jax.learners import Learner, get_learner
 
 Array = jax.Array
@@ -21,23 +22,26 @@ Params = dict[str, Any]
 class Model:
     """All `C` configuration networks of one task, sharing every tensor.
 
-    Parameters are `{"shared": {"layer_i": ...}, "task": {"conv": {"layer_i": {w, b}},
-    "map": {"layer_i": ...}, "head": {...}}}`: layer i of configuration c uses the learner's
-    transfer path (shared params + the task's mapping) if `configs[c, i]`, else the task's
-    plain conv. Models hash by value, so they can be static arguments of `jax.jit`.
+    Parameters are `{"shared": {"layer_i": ...}, "task": {"conv": {"layer_i": ...},
+    "map": {"layer_i": ...}, "head": {...}}}`: block i of configuration c uses the learner's
+    transfer path (shared params + the task's mapping) if `configs[c, i]`, else the block with
+    the task's own parameters (`conv`, named after the paper's conv layers). On a `ConvBlock`
+    the learner generates the transfer kernel; on any other block (HPS only) the transfer path
+    is the block with the shared parameters. Models hash by value, so they can be static
+    arguments of `jax.jit`.
 
     Attributes:
-      arch: the architecture.
+      arch: the network (`BlockNetwork`).
       learner: the base learner.
       num_classes: outputs `K` of the head.
-      partition: layer groups, or None for one group per layer.
+      partition: block groups, or None for one group per block.
     The configurations (`configs`, `[C, L]` bool, in `enumerate_configs` order) and the prefix
     plan are built on first use.
     """
 
     def __init__(
         self,
-        arch: Architecture,
+        arch: BlockNetwork,
         learner: Learner,
         num_classes: int,
         partition: Sequence[Sequence[int]] | None = None,
@@ -48,8 +52,15 @@ class Model:
         groups = search_space.validate_partition(arch.num_layers, partition)
         self.partition = None if partition is None else tuple(tuple(g) for g in groups)
         self._skip_into = {j: i for i, j in arch.skips}
-        for layer in arch.layers:  # Fail early on sizes the learner does not define.
-            self.learner.init_shared(np.random.default_rng(0), layer, 1)
+        for i, block in enumerate(arch.blocks):  # Fail early on blocks the learner cannot use.
+            if isinstance(block, ConvBlock):
+                self.learner.init_shared(np.random.default_rng(0), block, 1)
+            elif not learner.any_block:
+                raise ValueError(
+                    f"Learner {learner.name!r} generates convolution kernels, but block {i} is a "
+                    f"{type(block).__name__}, not a ConvBlock; use hps on other blocks."
+                )
+        self._keyed = not arch.is_conv
 
     def _key(self) -> tuple:
         return (self.arch, self.learner, self.num_classes, self.partition)
@@ -73,7 +84,7 @@ class Model:
 
     @property
     def num_layers(self) -> int:
-        """Number of conv layers `L`."""
+        """Number of blocks `L`."""
         return self.arch.num_layers
 
     @property
@@ -81,24 +92,43 @@ class Model:
         """Number of configurations `C`."""
         return self.configs.shape[0]
 
+    def _block_keys(self, rng: Array) -> list[Array | None]:
+        """One key per non-conv block (Flax init), None for `ConvBlock`s (NumPy draws)."""
+        keys = list(jax.random.split(rng, self.num_layers)) if self._keyed else []
+        return [
+            None if isinstance(block, ConvBlock) else keys[i]
+            for i, block in enumerate(self.arch.blocks)
+        ]
+
     def init_shared(self, rng: Array) -> Params:
-        """Fresh shared parameters `{"layer_i": ...}` of every layer, drawn from the key `rng`."""
+        """Fresh shared parameters `{"layer_i": ...}` of every block, drawn from the key `rng`.
+
+        A `ConvBlock`'s come from the learner, drawn with NumPy in block order (TF1's
+        initialisers, the values of earlier runs); other blocks' from their Flax initialisers.
+        """
         gen = layers.generator(rng)
-        return {
-            f"layer_{i}": self.learner.init_shared(gen, layer, self.arch.in_channels(i))
-            for i, layer in enumerate(self.arch.layers)
-        }
+        shared = {}
+        for i, (block, key) in enumerate(zip(self.arch.blocks, self._block_keys(rng), strict=True)):
+            shape = self.arch.shapes[i]
+            if key is None:
+                shared[f"layer_{i}"] = self.learner.init_shared(gen, block, shape[-1])
+            else:
+                shared[f"layer_{i}"] = init_block(block, key, shape)
+        return shared
 
     def init_task(self, rng: Array) -> Params:
-        """Fresh task-specific parameters: plain convs, learner mappings and the FC head."""
+        """Fresh task-specific parameters: plain blocks, learner mappings and the FC head."""
         gen = layers.generator(rng)
         conv, maps = {}, {}
-        for i, layer in enumerate(self.arch.layers):
-            c_in = self.arch.in_channels(i)
-            conv[f"layer_{i}"] = layers.init_conv(
-                gen, layer.kernel, c_in, layer.channels, he=self.learner.he_init
-            )
-            maps[f"layer_{i}"] = self.learner.init_map(gen, layer, c_in)
+        for i, (block, key) in enumerate(zip(self.arch.blocks, self._block_keys(rng), strict=True)):
+            shape = self.arch.shapes[i]
+            if key is None:
+                conv[f"layer_{i}"] = layers.init_conv(
+                    gen, block.kernel, shape[-1], block.channels, he=self.learner.he_init
+                )
+                maps[f"layer_{i}"] = self.learner.init_map(gen, block, shape[-1])
+            else:
+                conv[f"layer_{i}"], maps[f"layer_{i}"] = init_block(block, key, shape), {}
         head = layers.init_head(
             gen,
             self.arch.feature_dim,
@@ -124,12 +154,22 @@ class Model:
     def layer_kernels(
         self, params: Params, i: int
     ) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
-        """Both paths of conv layer `i`: `((w_t, b_t), (w_s, b_s))`, transfer then specific.
+        """Both paths of `ConvBlock` `i`: `((w_t, b_t), (w_s, b_s))`, transfer then specific.
 
         Kernels are `[k, k, c_in, c_out]` and biases `[c_out]`; the transfer path is the
         learner's (shared params + the task's mapping), the other the task's plain conv.
         """
+        if not isinstance(self.arch.blocks[i], ConvBlock):
+            raise ValueError(f"Block {i} is not a ConvBlock; it has no kernels.")
         return self._kernels(params, i)
+
+    def block_params(self, params: Params, i: int) -> tuple[Params, Params]:
+        """Both paths of block `i` as parameters of the block: transfer, then task-specific."""
+        name = f"layer_{i}"
+        if not isinstance(self.arch.blocks[i], ConvBlock):
+            return params["shared"][name], params["task"]["conv"][name]
+        (w_t, b_t), _ = self._kernels(params, i)
+        return {"w": w_t, "b": b_t}, params["task"]["conv"][name]
 
     def _pool_skip(self, src: Array, i: int, j: int) -> Array:
         for layer in self.arch.layers[i:j]:
@@ -137,11 +177,11 @@ class Model:
         return src
 
     def features_all(self, params: Params, x: Array) -> Array:
-        """Flattened conv features of every configuration, sharing common prefixes.
+        """Flattened block features of every configuration, sharing common prefixes.
 
         Args:
           params: `{"shared", "task"}` parameters.
-          x: `[B, H, W, Cin]` images.
+          x: `[B, ...]` inputs (`[B, H, W, Cin]` images for conv networks).
 
         Returns:
           `[C, B, F]` features, row c for `configs[c]`.
@@ -150,6 +190,9 @@ class Model:
         h = x[None]
         layer_inputs: dict[int, Array] = {}
         for i, (layer, step) in enumerate(zip(self.arch.layers, self.plan.steps, strict=True)):
+            if not isinstance(layer, ConvBlock):
+                h = self._block_all(params, i, h, step)
+                continue
             layer_inputs[i] = h
             (w_t, b_t), (w_s, b_s) = self._kernels(params, i)
             if step.branch:
@@ -168,20 +211,36 @@ class Model:
             h = _map_prefixes(z, lambda t, p=layer.pool: layers.max_pool(t, p))
         return h.reshape(h.shape[0], batch, -1)[self.plan.config_rows]
 
+    def _block_all(self, params: Params, i: int, h: Array, step: prefix_plan.LayerStep) -> Array:
+        """A non-conv block on `[P, B, ...]` prefixes: each path applied to its prefixes.
+
+        A `ConvBlock` instead runs both paths of a branch as one convolution with the two
+        kernels concatenated (`features_all`), which a generic block cannot.
+        """
+        block = self.arch.blocks[i]
+        p_t, p_s = self.block_params(params, i)
+        if step.branch:
+            h_t = h_s = h
+        else:
+            h_t, h_s = h[step.transfer_idx], h[step.specific_idx]
+        z_t = _map_prefixes(h_t, functools.partial(apply_block, block, p_t))
+        z_s = _map_prefixes(h_s, functools.partial(apply_block, block, p_s))
+        return jnp.concatenate([z_t, z_s], axis=0)
+
     def features_config(self, params: Params, x: Array, config: Any) -> Array:
-        """Flattened conv features `[B, F]` of one configuration `[L]` bool (may be traced)."""
+        """Flattened block features `[B, F]` of one configuration `[L]` bool (may be traced)."""
         config = jnp.asarray(config, dtype=bool)
         h = x
         layer_inputs: dict[int, Array] = {}
-        for i, layer in enumerate(self.arch.layers):
+        for i, block in enumerate(self.arch.blocks):
             layer_inputs[i] = h
-            (w_t, b_t), (w_s, b_s) = self._kernels(params, i)
-            w = jnp.where(config[i], w_t, w_s)
-            b = jnp.where(config[i], b_t, b_s)
-            z = jax.nn.relu(layers.conv2d(h, w) + b)
+            p_t, p_s = self.block_params(params, i)
+            p = jax.tree.map(lambda t, s, c=config[i]: jnp.where(c, t, s), p_t, p_s)
+            kwargs = {}
             if i in self._skip_into:
-                z = z + self._pool_skip(layer_inputs[self._skip_into[i]], self._skip_into[i], i)
-            h = layers.max_pool(z, layer.pool)
+                src = self._skip_into[i]
+                kwargs["residual"] = self._pool_skip(layer_inputs[src], src, i)
+            h = apply_block(block, p, h, **kwargs)
         return h.reshape(h.shape[0], -1)
 
     def head(
@@ -195,7 +254,7 @@ class Model:
     def apply_all(
         self, params: Params, x: Array, *, train: bool = False, rng: Array | None = None
     ) -> Array:
-        """Logits `[C, B, K]` of every configuration on images `x` `[B, H, W, Cin]`."""
+        """Logits `[C, B, K]` of every configuration on inputs `x` `[B, ...]`."""
         return self.head(params, self.features_all(params, x), train=train, rng=rng)
 
     def apply_config(
@@ -207,11 +266,11 @@ class Model:
         train: bool = False,
         rng: Array | None = None,
     ) -> Array:
-        """Logits `[B, K]` of one configuration `[L]` bool on images `x` `[B, H, W, Cin]`."""
+        """Logits `[B, K]` of one configuration `[L]` bool on inputs `x` `[B, ...]`."""
         return self.head(params, self.features_config(params, x, config), train=train, rng=rng)
 
     def regularizer(self, params: Params, transfer_prob: Array) -> Array:
-        """The learner's penalty given `[L]` per-layer transfer probabilities."""
+        """The learner's penalty given `[L]` per-block transfer probabilities."""
         return self.learner.regularizer(params["shared"], params["task"]["map"], transfer_prob)
 
 
@@ -228,7 +287,7 @@ def _map_prefixes(h: Array, fn: Any) -> Array:
 
 
 def build_model(
-    arch: str | Architecture,
+    arch: str | BlockNetwork,
     learner: str | Learner,
     num_classes: int,
     *,
@@ -241,13 +300,14 @@ def build_model(
     """Builds the all-configurations model of a task network.
 
     Args:
-      arch: an architecture name (`lasem_jax.ARCHITECTURES`) or an `Architecture`.
-      learner: `hps`, `tf`, `dfcnn`, or a `Learner`.
+      arch: a network (`BlockNetwork`), a registered name (`lasem_jax.ARCHITECTURES` or
+        `register_architecture`) or an import path `"package.module:factory"`.
+      learner: `hps`, `tf`, `dfcnn`, or a `Learner` (`tf` and `dfcnn` need `ConvBlock`s).
       num_classes: outputs `K`.
-      partition: layer groups for group-based LASEM (Appendix D); None = one per layer.
-      width: channel multiplier (for small tests); ignored if `arch` is an `Architecture`.
-      input_shape: `(H, W, C)` if not the architecture's default.
-      fc_hidden: FC hidden sizes if not the architecture's default.
+      partition: block groups for group-based LASEM (Appendix D); None = one per block.
+      width: channel multiplier (for small tests); ignored if `arch` is a `BlockNetwork`.
+      input_shape: one input's shape if not the network's default; ignored likewise.
+      fc_hidden: FC hidden sizes if not the network's default; ignored likewise.
       learner_hparams: keyword arguments of the learner (e.g. `he_init`, `ortho_weight`).
 
     Returns:

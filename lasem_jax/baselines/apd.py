@@ -11,8 +11,8 @@ import ml_collections
 import numpy as np
 
 from lasem_jax import layers, steps
-from lasem_jax.architectures import Architecture
 from lasem_jax.baselines import base
+from lasem_jax.blocks import BlockNetwork
 from lasem_jax.model import count_params
 from lasem_jax.task import Task
 
@@ -23,7 +23,7 @@ def compose_kernel(w_shared: jax.Array, mask: jax.Array, additive: jax.Array) ->
 
 
 def apd_logits(
-    arch: Architecture,
+    arch: BlockNetwork,
     shared: base.Params,
     task: base.Params,
     x: jax.Array,
@@ -71,7 +71,7 @@ def drift_penalty(shared: base.Params, shared_prev: dict[str, jax.Array]) -> jax
 
 
 def apd_loss(
-    arch: Architecture,
+    arch: BlockNetwork,
     params: base.Params,
     shared_prev: dict[str, jax.Array],
     x: jax.Array,

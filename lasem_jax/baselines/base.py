@@ -12,7 +12,8 @@ import numpy as np
 import optax
 
 from lasem_jax import layers, steps
-from lasem_jax.architectures import Architecture, get_architecture
+from lasem_jax.architectures import get_architecture
+from lasem_jax.blocks import BlockNetwork
 from lasem_jax.task import Task
 
 Array = jax.Array
@@ -44,6 +45,12 @@ class Baseline:
         self.arch = get_architecture(
             m.arch, width=m.width, input_shape=tasks[0].image_shape, fc_hidden=m.fc_hidden
         )
+        if not self.arch.is_conv:
+            raise ValueError(
+                f"method {self.name} runs on networks of ConvBlocks; config.model.arch="
+                f"{m.arch!r} has other blocks (use method lasem, static, single_task or "
+                "brute_force)."
+            )
         self.he = bool(m.he_init)
         chunk = int(config.train.eval_chunk)
         self._jit_logits = jax.jit(
@@ -134,7 +141,7 @@ def chunked_logits(logits_fn: Callable[[Array], Array], x: Array, *, chunk: int)
     return out.reshape(num_chunks * chunk, -1)[:n]
 
 
-def init_plain_convs(rng: np.random.Generator, arch: Architecture, *, he: bool) -> Params:
+def init_plain_convs(rng: np.random.Generator, arch: BlockNetwork, *, he: bool) -> Params:
     """`{"layer_i": {"w": [k, k, c_in, c_out], "b": [c_out]}}` for every conv layer."""
     return {
         f"layer_{i}": layers.init_conv(
@@ -144,13 +151,13 @@ def init_plain_convs(rng: np.random.Generator, arch: Architecture, *, he: bool) 
     }
 
 
-def init_head(rng: np.random.Generator, arch: Architecture, num_classes: int, *, he: bool) -> dict:
+def init_head(rng: np.random.Generator, arch: BlockNetwork, num_classes: int, *, he: bool) -> dict:
     """The FC head of `arch` with `num_classes` outputs."""
     return layers.init_head(rng, arch.feature_dim, arch.fc_hidden, num_classes, he=he)
 
 
 def conv_stack(
-    arch: Architecture, x: Array, layer_fn: Callable[[int, Array], Array]
+    arch: BlockNetwork, x: Array, layer_fn: Callable[[int, Array], Array]
 ) -> tuple[Array, list[Array]]:
     """Runs the conv stack of `arch` with a custom layer.
 

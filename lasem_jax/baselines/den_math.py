@@ -10,8 +10,8 @@ import numpy as np
 import optax
 
 from lasem_jax import layers
-from lasem_jax.architectures import Architecture
 from lasem_jax.baselines import base
+from lasem_jax.blocks import BlockNetwork
 
 Array = jax.Array
 Heads = list[base.Params]
@@ -23,7 +23,7 @@ def head_input_key(head: base.Params) -> str:
 
 
 def den_logits(
-    arch: Architecture,
+    arch: BlockNetwork,
     convs: base.Params,
     head: base.Params,
     masks: Sequence[Array],
@@ -55,7 +55,7 @@ def unit_norms(conv: base.Params) -> Array:
 
 
 def den_loss(
-    arch: Architecture,
+    arch: BlockNetwork,
     params: base.Params,
     frozen: dict,
     x: Array,

@@ -10,8 +10,8 @@ import ml_collections
 import numpy as np
 
 from lasem_jax import layers, steps
-from lasem_jax.architectures import Architecture
 from lasem_jax.baselines import base
+from lasem_jax.blocks import BlockNetwork
 from lasem_jax.model import count_params
 from lasem_jax.task import Task
 
@@ -48,7 +48,7 @@ def init_lateral(
 
 def init_column(
     rng: np.random.Generator,
-    arch: Architecture,
+    arch: BlockNetwork,
     num_prev: int,
     num_classes: int,
     *,
@@ -82,7 +82,7 @@ def apply_lateral(lateral: base.Params, h: jax.Array) -> jax.Array:
 
 
 def column_stack(
-    arch: Architecture,
+    arch: BlockNetwork,
     column: base.Params,
     prev_inputs: Sequence[list[jax.Array]],
     x: jax.Array,
@@ -112,7 +112,7 @@ def column_stack(
 
 
 def progressive_logits(
-    arch: Architecture,
+    arch: BlockNetwork,
     frozen: Sequence[base.Params],
     column: base.Params,
     x: jax.Array,

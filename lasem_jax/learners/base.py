@@ -9,39 +9,43 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lasem_jax.architectures import ConvLayer
+from lasem_jax.blocks import ConvBlock
 
 Array = jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
 class Learner:
-    """A base learner: the parameterisation of the *transfer* path of each conv layer.
+    """A base learner: the parameterisation of the *transfer* path of each block.
 
-    A non-transferring layer is always a plain task-specific conv (spec 2.5) and is handled by
-    the model; a learner only defines the shared parameters of a layer, the task-specific
-    mapping parameters that turn them into a kernel, and a regulariser. Learners are frozen
-    dataclasses, so they hash by value and can be static arguments of `jax.jit`.
+    A non-transferring block is always the plain block with task-specific parameters (spec
+    2.5) and is handled by the model. For a `ConvBlock`, a learner defines the shared
+    parameters of the layer, the task-specific mapping parameters that turn them into a kernel,
+    and a regulariser. Learners are frozen dataclasses, so they hash by value and can be static
+    arguments of `jax.jit`.
 
     Attributes:
       he_init: use He initialisation for plain weights instead of trunc-normal 0.05.
+      any_block: whether the transfer path is the block itself with the shared parameters (any
+        Flax block), rather than a kernel the learner generates for a `ConvBlock`.
     """
 
     name: ClassVar[str] = ""
+    any_block: ClassVar[bool] = False
     he_init: bool = False
 
     def init_shared(
-        self, rng: np.random.Generator, layer: ConvLayer, c_in: int
+        self, rng: np.random.Generator, layer: ConvBlock, c_in: int
     ) -> dict[str, Array]:
         """Shared (transferred) parameters of one layer."""
         raise NotImplementedError
 
-    def init_map(self, rng: np.random.Generator, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+    def init_map(self, rng: np.random.Generator, layer: ConvBlock, c_in: int) -> dict[str, Array]:
         """Task-specific mapping parameters of one layer's transfer path (may be empty)."""
         raise NotImplementedError
 
     def transfer_kernel(
-        self, shared: dict[str, Array], tmap: dict[str, Array], layer: ConvLayer
+        self, shared: dict[str, Array], tmap: dict[str, Array], layer: ConvBlock
     ) -> tuple[Array, Array]:
         """Kernel `[k, k, c_in, c_out]` and bias `[c_out]` of the transfer path of one layer."""
         raise NotImplementedError

@@ -8,13 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from lasem_jax import layers
-from lasem_jax.architectures import ConvLayer
+from lasem_jax.blocks import ConvBlock
 from lasem_jax.learners.base import Array, Learner
 
 _STRIDE = 2
 
 
-def _sizes(layer: ConvLayer) -> tuple[int, int, int, int]:
+def _sizes(layer: ConvBlock) -> tuple[int, int, int, int]:
     if layer.kb is None or layer.ts is None:
         raise ValueError(
             "DF-CNN sizes (knowledge-base and task-specific shapes) are not defined for this "
@@ -47,13 +47,13 @@ class DFCNN(Learner):
     ts_l2: float = 1e-7
 
     def init_shared(
-        self, rng: np.random.Generator, layer: ConvLayer, c_in: int
+        self, rng: np.random.Generator, layer: ConvBlock, c_in: int
     ) -> dict[str, Array]:
         """Knowledge base `[1, h_kb, h_kb, c_kb]`, Glorot uniform."""
         h_kb, c_kb, _, _ = _sizes(layer)
         return {"kb": layers.glorot_uniform(rng, (1, h_kb, h_kb, c_kb))}
 
-    def init_map(self, rng: np.random.Generator, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+    def init_map(self, rng: np.random.Generator, layer: ConvBlock, c_in: int) -> dict[str, Array]:
         """Deconv filter `[h_ts,h_ts,c_ts,c_kb]`, its bias `[1,1,1,c_ts]`, tensor, conv bias."""
         _, c_kb, h_ts, c_ts = _sizes(layer)
         shapes = {
@@ -65,7 +65,7 @@ class DFCNN(Learner):
         return {n: layers.glorot_uniform(rng, s) for n, s in shapes.items()}
 
     def transfer_kernel(
-        self, shared: dict[str, Array], tmap: dict[str, Array], layer: ConvLayer
+        self, shared: dict[str, Array], tmap: dict[str, Array], layer: ConvBlock
     ) -> tuple[Array, Array]:
         """Kernel generated from the knowledge base, and the task-specific conv bias."""
         p = layers.conv2d_transpose_same(shared["kb"], tmap["deconv_w"], layer.kernel)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lasem_jax import layers
-from lasem_jax.architectures import ConvLayer
+from lasem_jax.blocks import ConvBlock
 from lasem_jax.learners.base import Array, Learner
 
 _FACTORS = ("u1", "u2", "u3", "u4")
@@ -31,13 +31,13 @@ class TensorFactorization(Learner):
     ortho_weight: float = 0.1
 
     def init_shared(
-        self, rng: np.random.Generator, layer: ConvLayer, c_in: int
+        self, rng: np.random.Generator, layer: ConvBlock, c_in: int
     ) -> dict[str, Array]:
         """Core `[k, k, c_in, c_out]`, Glorot uniform."""
         shape = (layer.kernel, layer.kernel, c_in, layer.channels)
         return {"core": layers.glorot_uniform(rng, shape)}
 
-    def init_map(self, rng: np.random.Generator, layer: ConvLayer, c_in: int) -> dict[str, Array]:
+    def init_map(self, rng: np.random.Generator, layer: ConvBlock, c_in: int) -> dict[str, Array]:
         """Square factors U1, U2 `[k,k]`, U3 `[c_in,c_in]`, U4 `[c_out,c_out]`, bias `[c_out]`."""
         k, c_out = layer.kernel, layer.channels
         shapes = {"u1": (k, k), "u2": (k, k), "u3": (c_in, c_in), "u4": (c_out, c_out)}
@@ -45,7 +45,7 @@ class TensorFactorization(Learner):
         return {n: layers.glorot_uniform(rng, s) for n, s in shapes.items()}
 
     def transfer_kernel(
-        self, shared: dict[str, Array], tmap: dict[str, Array], layer: ConvLayer
+        self, shared: dict[str, Array], tmap: dict[str, Array], layer: ConvBlock
     ) -> tuple[Array, Array]:
         """The core contracted with the four factors, and the task-specific bias."""
         del layer

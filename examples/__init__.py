@@ -1,0 +1,1 @@
+"""Examples of user code: networks defined outside the library (`--config.model.arch=...`)."""
