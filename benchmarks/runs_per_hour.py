@@ -52,8 +52,13 @@ def main() -> None:
         ("sweep", "one after another", [*sweep, "--nobatch_runs"], plain, num_runs),
         ("sweep", "batched, 1 device", sweep, plain, num_runs),
         ("sweep", f"batched, {args.devices} devices", sweep, split, num_runs),
-        ("brute force", "one after another", [*search, "--config.brute_force.batch_candidates=1"],
-         plain, 1),
+        (
+            "brute force",
+            "one after another",
+            [*search, "--config.brute_force.batch_candidates=1"],
+            plain,
+            1,
+        ),
         ("brute force", "batched, 1 device", search, plain, 1),
         ("brute force", f"batched, {args.devices} devices", search, split, 1),
     ]
