@@ -39,7 +39,7 @@ def main(argv: Sequence[str]) -> None:
         return out
 
     lockstep.jitted_train_epoch = timed_epoch
-    tasks = make_tasks(config)
+    tasks = make_tasks(config.data, seed=config.seed)
 
     def on_epoch(record: dict) -> None:
         epoch_ends.append((record["task"], record["epoch"], time.perf_counter()))
