@@ -69,8 +69,8 @@ def run_mesh(num_devices: int = 0) -> jax.sharding.Mesh:
     devices = jax.local_devices()
     if num_devices > len(devices):
         raise ValueError(
-            f"num_devices={num_devices} but this process has {len(devices)} device(s) "
-            f"({devices[0].platform}); use 0 for all of them."
+            f"config.train.num_devices={num_devices} but this process has {len(devices)} "
+            f"device(s) ({devices[0].platform}); set --config.train.num_devices=0 for all."
         )
     return jax.sharding.Mesh(np.array(devices[: num_devices or len(devices)]), ("runs",))
 
