@@ -89,7 +89,7 @@ def conv2d(x: Array, w: Array, *, impl: str | None = None) -> Array:
       impl: `xla` (XLA's convolution, differentiated by JAX), `cpu` (the same forward with a
         hand-written gradient) or None: `cpu` on CPU, `xla` elsewhere. XLA:CPU runs the
         convolutions JAX derives for a kernel gradient inside a loop (our per-epoch `lax.scan`)
-        ~100x slower than a forward convolution (jax-ml/jax#12868); `cpu` computes the input
+        16-100x slower than this form (jax-ml/jax#12868); `cpu` computes the input
         gradient as a forward convolution and the kernel gradient as `k*k` matmuls.
     """
     impl = impl or ("cpu" if jax.default_backend() == "cpu" else "xla")
