@@ -121,6 +121,8 @@ def search_task(
         return state, records
 
     chunk = int(config.brute_force.batch_candidates) or len(configs)
+    if config.train.shard_batch:  # The devices split each minibatch, not the candidates.
+        chunk = 1
     scores: list[float] = []
     best: tuple[Any, list[dict]] = (start_state, [])
     for first in range(0, len(configs), chunk):

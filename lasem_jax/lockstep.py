@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec
 
 from lasem_jax import interrupt, steps
 from lasem_jax.model import Model
@@ -85,13 +86,20 @@ def _train(
     `num_devices`, the number of devices the epoch was spread over.
     """
     r = requests[0]
+    if len(requests) == 1 and r.hp.batch_devices > 1:  # One run, its minibatches split.
+        devices = np.array(jax.local_devices()[: r.hp.batch_devices])
+        whole = jax.sharding.NamedSharding(jax.sharding.Mesh(devices, ("b",)), PartitionSpec())
+        args = jax.device_put((r.state, r.x, r.y, jnp.asarray(r.config)), whole)
+        state, out = jax.device_get(jitted_train_epoch(r.model, r.hp, *args[:3], r.lr, args[3]))
+        state = jax.tree_util.tree_map(jnp.asarray, state)  # Back on the default device.
+        return [(state, {**out, "num_devices": r.hp.batch_devices})]
     if len(requests) == 1:
         state, out = jitted_train_epoch(r.model, r.hp, r.state, r.x, r.y, r.lr, r.config)
         return [(state, {**out, "num_devices": 1})]
     mesh = mesh or run_mesh()
     size = mesh.devices.size
     padded = [*requests, *[requests[-1]] * (-len(requests) % size)]
-    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
+    sharding = jax.sharding.NamedSharding(mesh, PartitionSpec("runs"))
 
     def stack(*leaves: jax.Array) -> jax.Array:
         return jax.device_put(jnp.stack(leaves), sharding)

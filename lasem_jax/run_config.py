@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
 import ml_collections
 import numpy as np
 
@@ -242,7 +243,32 @@ def step_config(config: ml_collections.ConfigDict) -> steps.StepConfig:
         fixed_prob=float(e.fixed_prob),
         num_m_steps=int(e.num_m_steps),
         batch_size=int(config.train.batch_size),
+        batch_devices=batch_devices(config),
     )
+
+
+def batch_devices(config: ml_collections.ConfigDict) -> int:
+    """Devices each minibatch is split over: `train.num_devices` (0: all) if `train.shard_batch`.
+
+    Raises:
+      ValueError: more devices than this process has, or a batch size they do not divide.
+    """
+    if not config.train.shard_batch:
+        return 1
+    available = len(jax.local_devices())
+    wanted = int(config.train.num_devices) or available
+    if wanted > available:
+        raise ValueError(
+            f"config.train.num_devices={wanted} but this process has {available} device(s); "
+            "set --config.train.num_devices=0 for all."
+        )
+    if int(config.train.batch_size) % wanted:
+        raise ValueError(
+            f"config.train.shard_batch splits each minibatch over {wanted} devices, which does "
+            f"not divide config.train.batch_size={config.train.batch_size}; use a multiple of "
+            f"{wanted} or set --config.train.num_devices."
+        )
+    return wanted
 
 
 def static_config(config: ml_collections.ConfigDict, num_layers: int) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from lasem_jax import em, search_space
@@ -29,6 +30,8 @@ class StepConfig:
       fixed_prob: probability of `fixed_config`; the rest is spread uniformly.
       num_m_steps: M-steps per E-step; with 1 the conv pass is shared by E- and M-step.
       batch_size: minibatch size `B`.
+      batch_devices: devices each minibatch is split over (data parallel; 1: none). The
+        first `batch_devices` local devices; `B` must be a multiple of it.
     """
 
     method: str = "lasem"
@@ -39,6 +42,7 @@ class StepConfig:
     fixed_prob: float = 0.9
     num_m_steps: int = 1
     batch_size: int = 10
+    batch_devices: int = 1
 
 
 class TrainState(NamedTuple):
@@ -195,10 +199,16 @@ def train_epoch(
     state = state._replace(rng=rng, opt_state=state.opt_state._replace(hyperparams=hyperparams))
 
     def body(st: TrainState, idx: Array):
+        xb, yb = x[idx], y[idx]
+        if hp.batch_devices > 1:  # Data parallel: XLA partitions the step along the batch.
+            mesh = jax.sharding.Mesh(np.array(jax.local_devices()[: hp.batch_devices]), ("b",))
+            split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("b"))
+            xb = jax.lax.with_sharding_constraint(xb, split)
+            yb = jax.lax.with_sharding_constraint(yb, split)
         if hp.method == "lasem":
-            st, (loss, post) = lasem_step(model, hp, st, x[idx], y[idx])
+            st, (loss, post) = lasem_step(model, hp, st, xb, yb)
         else:
-            st, loss = static_step(model, st, x[idx], y[idx], config)
+            st, loss = static_step(model, st, xb, yb, config)
             post = st.prior.stats
         return st, (loss, post)
 

@@ -151,7 +151,7 @@ def train_lifelong_seeds(
         runs.append(
             lifelong_run(tasks, config, workdir=workdir, on_epoch=callback(i), restart=restart)
         )
-    if not vmap:  # One run to completion after another: each train_seconds is its own.
+    if not vmap or configs[0].train.shard_batch:  # Devices split minibatches, not runs.
         return [lockstep.drive([run], vmap=False)[0] for run in runs]
     return lockstep.drive(runs, vmap=True, num_devices=int(configs[0].train.num_devices))
 

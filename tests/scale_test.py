@@ -114,3 +114,24 @@ def test_two_processes_share_the_runs(tmp_path):
             json.loads(line)["global_epoch"] for line in open(workdir / name / "metrics.jsonl")
         ]
         assert epochs == sorted(set(epochs))  # each epoch recorded once
+
+
+def test_data_parallel_minibatches_equal_one_device(tmp_path):
+    """train.shard_batch splits each minibatch over 4 devices with the 1-device results."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    args = [*SWEEP[:3], "--config.train.batch_size=8"]
+    results = []
+    for name, extra in (("split", ["--config.train.shard_batch=true"]), ("one", [])):
+        subprocess.run(
+            [sys.executable, "-m", "launch.train", f"--workdir={tmp_path / name}", *args, *extra],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        results.append(_results(tmp_path / name))
+    split, one = results
+    assert (split["num_devices"], one["num_devices"]) == (4, 1)
+    assert split["chosen_configs"] == one["chosen_configs"]
+    for key in ("peak_accuracy", "final_accuracy"):
+        np.testing.assert_allclose(split[key], one[key], atol=1e-5)
