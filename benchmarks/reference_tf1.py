@@ -62,7 +62,7 @@ import sys
 import tempfile
 import time
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -241,25 +241,41 @@ def _summary(times: Sequence[float]) -> dict[str, float]:
     return {"ms": 1e3 * statistics.median(times), "mean_ms": 1e3 * statistics.mean(times)}
 
 
-def _time_lasem(
-    ref: types.SimpleNamespace, learner: str, data: tuple[Any, Any], args: argparse.Namespace
-) -> dict[str, Any]:
-    """Times one LASEM minibatch as ``train_lifelong_LASEM`` runs it for a new task."""
-    import numpy as np
+@contextlib.contextmanager
+def _task_session(
+    ref: types.SimpleNamespace,
+    spec: RefModel,
+    hyper: dict,
+    args: argparse.Namespace,
+    **add_task: Any,
+) -> Iterator[tuple[Any, Any, int, float]]:
+    """A fresh graph and session with the reference model `spec` and one new task.
 
+    Yields:
+      `(session, model, task index, seconds to build the task's graph)`.
+    """
     tf1 = ref.tf
-    spec = REFERENCE_MODELS[learner][0]
-    hyper = _hyperparams(ref, spec)
     tf1.reset_default_graph()
     tf1.set_random_seed(args.seed)
     model = ref.classes[spec.cls](hyper, dict(TRAIN_HYPERPARAMS))
     with tf1.Session(config=_session_config(tf1, args.threads)) as sess:
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            model.add_new_task(NUM_CLASSES, 0)  # As train_lifelong_LASEM: one input per task.
+            model.add_new_task(NUM_CLASSES, 0, **add_task)
         build_s = time.perf_counter() - start
         sess.run(tf1.global_variables_initializer())
-        task = model.find_task_model(0)
+        yield sess, model, model.find_task_model(0), build_s
+
+
+def _time_lasem(
+    ref: types.SimpleNamespace, learner: str, data: tuple[Any, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Times one LASEM minibatch as ``train_lifelong_LASEM`` runs it for a new task."""
+    import numpy as np
+
+    spec = REFERENCE_MODELS[learner][0]
+    # As train_lifelong_LASEM: one input placeholder per task.
+    with _task_session(ref, spec, _hyperparams(ref, spec), args) as (sess, model, task, build_s):
         num_configs = len(model._possible_configs)
         accumulated = {"sum": np.zeros(num_configs, np.float32), "count": 0.0}
         parts: dict[str, list[float]] = {"e_step": [], "m_step": [], "prior": []}
@@ -301,7 +317,7 @@ def _time_lasem(
             parts["prior"].append(t3 - t2)
 
         times = _time_minibatches(step, data, args.steps, args.warmup, args.seed)
-        graph_ops = len(tf1.get_default_graph().get_operations())
+        graph_ops = len(ref.tf.get_default_graph().get_operations())
     return {
         **_summary(times),
         "breakdown_ms": {k: 1e3 * statistics.median(v[-len(times) :]) for k, v in parts.items()},
@@ -317,21 +333,13 @@ def _time_static(
     ref: types.SimpleNamespace, learner: str, data: tuple[Any, Any], args: argparse.Namespace
 ) -> dict[str, Any]:
     """Times one static minibatch (all layers transfer) as ``train_lifelong`` runs it."""
-    tf1 = ref.tf
     spec = REFERENCE_MODELS[learner][1]
     hyper = _hyperparams(ref, spec)
     if list(hyper["conv_sharing"]) != [True] * 4:
         raise RuntimeError(f"{spec.model_type}: conv_sharing {hyper['conv_sharing']}, not TTTT")
-    tf1.reset_default_graph()
-    tf1.set_random_seed(args.seed)
-    model = ref.classes[spec.cls](hyper, dict(TRAIN_HYPERPARAMS))
-    with tf1.Session(config=_session_config(tf1, args.threads)) as sess:
-        start = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
-            model.add_new_task(NUM_CLASSES, 0, single_input_placeholder=True)  # As train_lifelong.
-        build_s = time.perf_counter() - start
-        sess.run(tf1.global_variables_initializer())
-        task = model.find_task_model(0)
+    # As train_lifelong: one input placeholder shared by the tasks.
+    shared_input = {"single_input_placeholder": True}
+    with _task_session(ref, spec, hyper, args, **shared_input) as (sess, model, task, build_s):
 
         def step(batch_x: Any, batch_y: Any, epoch: int) -> None:
             sess.run(  # Body of Lifelong_Model_Frame.train_one_epoch.
@@ -345,7 +353,7 @@ def _time_static(
             )
 
         times = _time_minibatches(step, data, args.steps, args.warmup, args.seed)
-        graph_ops = len(tf1.get_default_graph().get_operations())
+        graph_ops = len(ref.tf.get_default_graph().get_operations())
     return {
         **_summary(times),
         "model_type": spec.model_type,

@@ -128,9 +128,9 @@ class Evaluator:
           which: the task indices to evaluate (each below `len(task_params)`).
         """
         out = np.full((sum(len(m) for _, m, _ in self._groups), 2), np.nan, np.float32)
-        pending = []
+        pending, wanted = [], set(which)
         for model, members, data in self._groups:
-            picked = [pos for pos, i in enumerate(members) if i in set(which)]
+            picked = [pos for pos, i in enumerate(members) if i in wanted]
             if not picked:
                 continue
             filler = task_params[members[picked[0]]]
