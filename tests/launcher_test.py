@@ -103,7 +103,7 @@ def _stop_with(sig, workdir, args):
 SIGNAL_ARGS = [
     "--config=configs/default.py:tiny",
     "--config.data.num_tasks=2",
-    "--config.train.epochs_per_task=12",
+    "--config.train.epochs_per_task=8",
     "--config.train.checkpoint_every_epochs=0",
 ]
 
@@ -114,7 +114,7 @@ def test_sigterm_stops_after_the_epoch_and_resumes(tmp_path):
     returncode, err = _stop_with(signal.SIGTERM, stopped, SIGNAL_ARGS)
     assert returncode == 128 + signal.SIGTERM, err[-2000:]
     assert "run the same command to resume" in err and "Traceback" not in err
-    assert "task 1/2 epoch   1/12" in err and "ETA" in err and "Compiling" in err
+    assert "task 1/2 epoch   1/8" in err and "ETA" in err and "Compiling" in err
     assert os.listdir(stopped / "checkpoints") and not (stopped / "results.json").exists()
     resumed = _launch(f"--workdir={stopped}", *SIGNAL_ARGS)
     assert resumed.returncode == 0 and "Resuming from checkpoint" in resumed.stderr

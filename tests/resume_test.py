@@ -193,7 +193,7 @@ def test_bad_config_fields_name_the_field():
 def _launch(workdir, *extra):
     cmd = [
         sys.executable, "-m", "launch.train", f"--workdir={workdir}",
-        "--config.data.num_tasks=2", "--config.train.epochs_per_task=5",
+        "--config.data.num_tasks=2", "--config.train.epochs_per_task=3",
         "--config.model.width=0.25", "--config.train.checkpoint_every_epochs=1", *extra,
     ]  # fmt: skip
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,6 +8,7 @@ import numpy as np
 from lasem_jax import build_model, em, search_space, steps
 
 MODEL = build_model("cifar100_4", "hps", 3, width=0.125, input_shape=(8, 8, 1))
+LASEM_STEP = jax.jit(steps.lasem_step, static_argnums=(0, 1))
 X = jnp.asarray(np.random.default_rng(0).random((4, 8, 8, 1)), jnp.float32)
 Y = jnp.array([0, 1, 2, 0])
 
@@ -20,9 +21,7 @@ def _state(hp):
 def test_num_m_steps_takes_that_many_optimiser_steps_per_minibatch():
     """num_m_steps=3 applies three updates for one E-step and one prior update."""
     hp = steps.StepConfig(num_m_steps=3)
-    state, (loss, post) = jax.jit(steps.lasem_step, static_argnums=(0, 1))(
-        MODEL, hp, _state(hp), X, Y
-    )
+    state, (loss, post) = LASEM_STEP(MODEL, hp, _state(hp), X, Y)
     assert int(state.opt_state.count) == 3
     assert int(state.prior.count) == 1
     chex.assert_tree_all_finite((state.params, loss, post))
@@ -43,8 +42,8 @@ def test_fixed_prior_weights_gradients_and_never_moves():
         return em.m_step_loss(jnp.exp(log_prior), nll)
 
     key = jax.random.split(state.rng, 2)[1]  # the dropout key lasem_step draws
-    expected_loss = objective(state.params)
-    new_state, (loss, _) = steps.lasem_step(MODEL, hp, state, X, Y)
+    expected_loss = jax.jit(objective)(state.params)
+    new_state, (loss, _) = LASEM_STEP(MODEL, hp, state, X, Y)
     np.testing.assert_allclose(float(loss), float(expected_loss), rtol=1e-5)
     chex.assert_trees_all_equal(new_state.prior.stats, state.prior.stats)
 
@@ -53,7 +52,8 @@ def test_static_step_without_transfer_leaves_shared_parameters_unchanged():
     """A configuration with no transferring layer gives the shared parameters zero updates."""
     hp = steps.StepConfig(method="static")
     state = _state(hp)
-    new_state, loss = steps.static_step(MODEL, state, X, Y, jnp.zeros(4, bool))
+    step = jax.jit(steps.static_step, static_argnums=(0,))
+    new_state, loss = step(MODEL, state, X, Y, jnp.zeros(4, bool))
     assert np.isfinite(float(loss))
     chex.assert_trees_all_equal(new_state.params["shared"], state.params["shared"])
     changed = jax.tree_util.tree_map(
