@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lasem_jax import results_io
+from lasem_jax import results_io, search_space
 
 if TYPE_CHECKING:
     from lasem_jax.report_settings import Setting
@@ -214,4 +214,51 @@ def curves(setting: Setting, runs: Sequence[tuple[str, Mapping[str, Any]]]) -> F
     ax.set_ylabel("mean test accuracy (tasks seen)")
     ax.set_title(setting.label)
     ax.legend(fontsize="small")
+    return fig
+
+
+def posterior_trajectories(
+    setting: Setting, runs: Sequence[tuple[str, Mapping[str, Any]]], max_tasks: int = 6
+) -> Figure | None:
+    """LASEM's per-epoch posterior on the first `max_tasks` tasks of the lowest-seed run.
+
+    One panel per task: the marginal probability that each layer transfers (the epoch's mean
+    posterior times the configurations) and, dashed, the mean posterior of the configuration the
+    task finally chose. None without per-epoch posteriors (`posterior` in metrics.jsonl).
+    """
+    found = [(r.get("seed"), d, r) for d, r in runs if r.get("chosen_configs")]
+    for _, run_dir, r in sorted(found, key=lambda item: item[0]):
+        path = os.path.join(run_dir, METRICS_FILE)
+        records = results_io.read_jsonl(path) if os.path.exists(path) else []
+        records = [rec for rec in records if rec.get("posterior")]
+        if records:
+            return _posterior_panels(setting, r, records, max_tasks)
+    return None
+
+
+def _posterior_panels(
+    setting: Setting, results: Mapping[str, Any], records: Sequence[dict], max_tasks: int
+) -> Figure:
+    chosen = np.asarray(results["chosen_configs"], bool)
+    partition = (results.get("config") or {}).get("model", {}).get("partition")
+    configs = search_space.enumerate_configs(chosen.shape[1], partition)
+    tasks = sorted({rec["task"] for rec in records})[:max_tasks]
+    fig = Figure(figsize=(2.6 * len(tasks), 3.2))
+    for i, task in enumerate(tasks):
+        ax = fig.add_subplot(1, len(tasks), i + 1, sharey=fig.axes[0] if i else None)
+        mine = [rec for rec in records if rec["task"] == task]
+        epochs = [rec["epoch"] for rec in mine]
+        post = np.asarray([rec["posterior"] for rec in mine], np.float64)
+        for layer, p in enumerate((post @ configs.astype(np.float64)).T):
+            ax.plot(epochs, p, label=f"layer {layer} transfers")
+        if task < len(chosen):
+            index = search_space.config_index(configs, chosen[task])
+            name = search_space.config_to_string(chosen[task])
+            ax.plot(epochs, post[:, index], "k--", label="chosen config")
+            ax.set_title(f"task {task}: chose {name}", fontsize="small")
+        ax.set_xlabel("epoch")
+        ax.set_ylim(-0.02, 1.02)
+    fig.axes[0].set_ylabel("mean posterior")
+    fig.axes[0].legend(fontsize="x-small")
+    fig.suptitle(f"{setting.label}, seed {results.get('seed')}", fontsize="small")
     return fig

@@ -11,10 +11,8 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-from scipy import stats
-
-from lasem_jax import figures, results_io, search_space
+from lasem_jax import figures, paired, results_io, search_space
+from lasem_jax.paired import mean_ci
 from lasem_jax.report_settings import Setting, group_runs, match_lasem
 
 _LOG = logging.getLogger(__name__)
@@ -91,22 +89,6 @@ def find_results(workdirs: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
                 with open(os.path.join(root, RESULTS_FILE), encoding="utf-8") as f:
                     found.append((root, json.load(f)))
     return sorted(found, key=lambda item: item[0])
-
-
-def mean_ci(values: Sequence[float | None]) -> tuple[float, float | None, int]:
-    """Mean and 95% t confidence half-width of the finite values (None for fewer than 2).
-
-    Returns:
-      `(mean, half_width, n)`; the mean is NaN when no value is finite.
-    """
-    x = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
-    n = x.size
-    if n == 0:
-        return math.nan, None, 0
-    if n == 1:
-        return float(x[0]), None, 1
-    half = stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n)
-    return float(x.mean()), float(half), n
 
 
 def summarize(groups: Mapping[Setting, Sequence[tuple[str, Mapping[str, Any]]]]) -> list[dict]:
@@ -215,6 +197,9 @@ def format_csv(rows: Sequence[Mapping[str, Any]]) -> str:
 def write_report(workdirs: Sequence[str], out: str) -> list[str]:
     """Finds the runs under `workdirs` and writes table.md, table.csv and the figures to `out`.
 
+    With LASEM runs and comparable runs of the same seeds, also paired.md and paired.csv
+    (`paired.paired_rows`: LASEM minus each comparable setting, paired by seed).
+
     Returns:
       The paths written, in order.
 
@@ -227,6 +212,10 @@ def write_report(workdirs: Sequence[str], out: str) -> list[str]:
     groups = group_runs(runs)
     rows = summarize(groups)
     tables = {"table.md": format_markdown(rows), "table.csv": format_csv(rows)}
+    pairs = paired.paired_rows(groups)
+    if pairs:
+        tables["paired.md"] = paired.format_paired_markdown(pairs)
+        tables["paired.csv"] = paired.format_paired_csv(pairs)
     figs: dict[str, figures.Figure | None] = {}
     for dataset, mine in figures.by_dataset(rows).items():
         figs[f"fig4_{dataset}.png"] = figures.fig4(mine)
@@ -234,10 +223,14 @@ def write_report(workdirs: Sequence[str], out: str) -> list[str]:
         figs[f"fig8_{dataset}.png"] = figures.fig8(mine, groups)
         figs[f"fig9_{dataset}.png"] = figures.fig9(mine)
     for i, (setting, setting_runs) in enumerate(groups.items()):
-        name = f"curves_{setting.file_label}.png"  # numbered if another label maps to it
-        figs[f"curves_{setting.file_label}_{i}.png" if name in figs else name] = figures.curves(
-            setting, setting_runs
-        )
+        kinds = [("curves", figures.curves)]
+        if setting.method == "lasem":
+            kinds.append(("posterior", figures.posterior_trajectories))
+        for kind, draw in kinds:
+            name = f"{kind}_{setting.file_label}.png"  # numbered if another label maps to it
+            figs[f"{kind}_{setting.file_label}_{i}.png" if name in figs else name] = draw(
+                setting, setting_runs
+            )
     written = []
     for name, text in tables.items():
         written.append(os.path.join(out, name))

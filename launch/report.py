@@ -1,8 +1,9 @@
 """Summarises every results.json under some directories into a table and the paper's figures.
 
 python -m launch.report --workdirs=/tmp/sweep,/tmp/lasem_digits --out=/tmp/report
-(writes table.md, table.csv, fig4/5/8/9_<dataset>.png and curves_<setting>.png into --out;
-a figure without data for a dataset is skipped with a log line)
+(writes table.md, table.csv, paired.md, paired.csv, fig4/5/8/9_<dataset>.png,
+curves_<setting>.png and posterior_<setting>.png into --out; a figure without data for a
+dataset is skipped with a log line)
 
 Runs are averaged only within a setting: equal in every config field that can change results
 (all but the seed, file locations, evaluation chunk and checkpoint cadence, and the sections of
@@ -19,7 +20,11 @@ configurations' mean peak accuracy as a box, `all`, the matching LASEM and brute
 Fig. 5: fraction of tasks transferring each layer, 0 = input side (LASEM). Fig. 8: histogram of
 the configurations LASEM chose. Fig. 9: forgetting ratio of `all`, the best static
 configuration (by peak accuracy) and the matching LASEM. Curves: mean test accuracy of the tasks
-seen so far per epoch, from each run's metrics.jsonl, with task boundaries dotted.
+seen so far per epoch, from each run's metrics.jsonl, with task boundaries dotted. Posterior
+(LASEM): per task of the lowest seed, each layer's marginal transfer probability per epoch.
+Paired (paired.md / .csv): per LASEM setting, LASEM minus every comparable setting (statics,
+brute force, other LASEM settings) paired by seed, mean ± 95% t-interval, peak and final
+accuracy (lasem_jax/paired.py).
 """
 
 from absl import flags, logging

@@ -51,7 +51,7 @@ def test_report_files_and_numbers(runs, tmp_path):
     written = reports.write_report([str(runs)], str(out))
     names = {os.path.basename(p) for p in written}
     expected = {"table.md", "table.csv"} | {f"fig{k}_digits.png" for k in (4, 5, 8, 9)}
-    expected.add("curves_lasem_hps.png")
+    expected |= {"curves_lasem_hps.png", "paired.md", "paired.csv"}
     assert names == expected
     for name in expected:
         data = (out / name).read_bytes()
