@@ -52,6 +52,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.em.fixed_config = "top1"  # fixed prior only
     c.em.fixed_prob = 0.9
     c.em.num_m_steps = 1
+    # First epochs of each task train every configuration equally (uniform prior and M-step
+    # weights, prior not updated); last epochs train only the argmax-prior configuration.
+    c.em.warmup_epochs = 0
+    c.em.finetune_epochs = 0
 
     c.brute_force = ml_collections.ConfigDict()
     # Search the first task too (as LASEM's EM does); False: train it with `all` (reference).

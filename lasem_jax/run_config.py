@@ -81,6 +81,7 @@ def validate_settings(config: ml_collections.ConfigDict, num_layers: int) -> Non
         _named("em.fixed_config", search_space.config_index, space, fixed)
     for field, requirement in RANGES.items():
         _check_range(config, field, requirement)
+    _check_phases(config)
     _check_den_thresholds(config)
     _check_fc_hidden(config)
 
@@ -130,6 +131,8 @@ RANGES: dict[str, tuple] = {
     "em.prior_init_count": (">0",),
     "em.fixed_prob": ("[0,1]",),
     "em.num_m_steps": ("int", 1),
+    "em.warmup_epochs": ("int", 0),
+    "em.finetune_epochs": ("int", 0),
     "prognn.dim_reduction_scale": (">0",),
     "darts.order": ("int", 1, 2),
     "darts.arch_lr": (">=0",),
@@ -197,6 +200,31 @@ def _check_range(config: ml_collections.ConfigDict, field: str, requirement: tup
         f"config.{field}={value!r} must be {words}; set e.g. --config.{field}={default!r} "
         "(the default)."
     )
+
+
+def _check_phases(config: ml_collections.ConfigDict) -> None:
+    """LASEM's warm-up and fine-tuning epochs must leave at least one EM epoch per task."""
+    warmup, finetune = _phase_epochs(config)
+    epochs = int(config.train.epochs_per_task)
+    if config.method == "lasem" and warmup + finetune >= epochs:
+        raise ValueError(
+            f"config.em.warmup_epochs={warmup} plus config.em.finetune_epochs="
+            f"{finetune} leave no EM epoch of the {epochs} epochs per task; lower them "
+            f"to sum to at most {epochs - 1}."
+        )
+
+
+def lasem_phase(config: ml_collections.ConfigDict, epoch: int) -> str:
+    """`warmup`, `em` or `finetune`: what LASEM does in 0-based `epoch` of a task."""
+    warmup, finetune = _phase_epochs(config)
+    if epoch < warmup:
+        return "warmup"
+    return "finetune" if int(config.train.epochs_per_task) - epoch <= finetune else "em"
+
+
+def _phase_epochs(config: ml_collections.ConfigDict) -> tuple[int, int]:
+    """`(em.warmup_epochs, em.finetune_epochs)`, 0 where the config lacks the field."""
+    return int(config.em.get("warmup_epochs", 0)), int(config.em.get("finetune_epochs", 0))
 
 
 def _check_den_thresholds(config: ml_collections.ConfigDict) -> None:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from lasem_jax import consolidate, evaluation, loop_utils, run_state, search_space, steps
+from lasem_jax import (
+    consolidate,
+    evaluation,
+    loop_utils,
+    run_config,
+    run_state,
+    search_space,
+    steps,
+)
 from lasem_jax.model import Model
 from lasem_jax.task import Task
 
@@ -50,8 +61,13 @@ def epoch_record(
     out: dict,
     current: np.ndarray,
     lr: float,
+    phase: str | None = None,
 ) -> dict[str, Any]:
-    """The metrics record of the epoch just trained (accuracies are added by the caller)."""
+    """The metrics record of the epoch just trained (accuracies are added by the caller).
+
+    LASEM records add the prior's top probability, the epoch's phase (`epoch_step`) and, but
+    in fine-tuning epochs, the epoch's mean posterior `[C]` and its entry at the top prior.
+    """
     record = {"task": run.task, "epoch": run.epoch, "global_epoch": run.global_epoch, "lr": lr}
     record["loss"] = float(np.mean(out["losses"]))
     record["num_devices"] = int(out.get("num_devices", 1))
@@ -60,8 +76,38 @@ def epoch_record(
         prior = np.exp(np.asarray(steps.make_prior(model, hp).log_prob(run.state.prior)))
         run.prior_history[run.task].append(prior.tolist())
         record["top_prior"] = float(prior.max())
-        record["top_posterior"] = float(out["posterior"][int(np.argmax(prior))])
+        record["phase"] = phase
+        if phase != "finetune":  # Fine-tuning trains one network: there is no posterior.
+            post = np.asarray(out["posterior"])
+            record["top_posterior"] = float(post[int(np.argmax(prior))])
+            record["posterior"] = [round(float(p), 6) for p in post]
     return record
+
+
+def epoch_step(
+    config: ml_collections.ConfigDict,
+    model: Model,
+    hp: steps.StepConfig,
+    state: steps.TrainState,
+    run_cfg: jax.Array,
+    epoch: int,
+) -> tuple[steps.StepConfig, jax.Array, str | None]:
+    """The step and configuration that train a task's 0-based `epoch`, and LASEM's phase.
+
+    LASEM's phase (`run_config.lasem_phase`): `warmup` trains every configuration equally
+    (`StepConfig.warmup`), `finetune` trains only the argmax-prior configuration with the
+    static step (the prior stays as it is), `em` is the EM step. Other methods: `(hp, run_cfg,
+    None)`.
+    """
+    if hp.method != "lasem":
+        return hp, run_cfg, None
+    phase = run_config.lasem_phase(config, epoch)
+    if phase == "warmup":
+        return dataclasses.replace(hp, warmup=True), run_cfg, phase
+    if phase == "finetune":
+        chosen = jnp.asarray(current_config(model, hp, state, None))
+        return dataclasses.replace(hp, method="static"), chosen, phase
+    return hp, run_cfg, phase
 
 
 def current_config(

@@ -32,6 +32,8 @@ class StepConfig:
       batch_size: minibatch size `B`.
       batch_devices: devices each minibatch is split over (data parallel; 1: none). The
         first `batch_devices` local devices; `B` must be a multiple of it.
+      warmup: a warm-up epoch of LASEM (`em.warmup_epochs`): uniform prior, every
+        configuration's loss weighted `1/C` in the M-step, and the prior left unchanged.
     """
 
     method: str = "lasem"
@@ -43,6 +45,7 @@ class StepConfig:
     num_m_steps: int = 1
     batch_size: int = 10
     batch_devices: int = 1
+    warmup: bool = False
 
 
 class TrainState(NamedTuple):
@@ -93,8 +96,14 @@ def _apply_grads(state: TrainState, grads: dict, rng: Array, prior: em.PriorStat
 
 
 def _gradient_weights(hp: StepConfig, post: Array, log_prior: Array) -> Array:
-    weights = jnp.exp(log_prior) if hp.prior == "fixed" else post
+    weights = jnp.exp(log_prior) if hp.prior == "fixed" or hp.warmup else post
     return jax.lax.stop_gradient(weights)
+
+
+def _next_prior(
+    hp: StepConfig, prior: em.Prior, state: em.PriorState, post: Array
+) -> em.PriorState:
+    return state if hp.warmup else prior.update(state, post)
 
 
 def _m_objective(model: Model, params: dict, feats: Array, weights: Array, y: Array, rng: Array):
@@ -108,6 +117,9 @@ def lasem_step(
 ) -> tuple[TrainState, tuple[Array, Array]]:
     """One minibatch of LASEM: E-step (no dropout), `num_m_steps` M-steps, prior update.
 
+    With `hp.warmup` the prior is uniform, the M-step weights every configuration `1/C` and
+    the prior is not updated.
+
     Args:
       model: the all-configurations model.
       hp: step hyperparameters.
@@ -120,6 +132,8 @@ def lasem_step(
     """
     prior_fns = make_prior(model, hp)
     log_prior = prior_fns.log_prob(state.prior)
+    if hp.warmup:
+        log_prior = jnp.full_like(log_prior, -jnp.log(float(model.num_configs)))
     rng, *drop = jax.random.split(state.rng, hp.num_m_steps + 1)
 
     def e_step(feats: Array, params: dict) -> Array:
@@ -136,7 +150,7 @@ def lasem_step(
             return loss, post
 
         (loss, post), grads = jax.value_and_grad(fused, has_aux=True)(state.params)
-        new = _apply_grads(state, grads, rng, prior_fns.update(state.prior, post))
+        new = _apply_grads(state, grads, rng, _next_prior(hp, prior_fns, state.prior, post))
         return new, (loss, post)
 
     post = e_step(model.features_all(state.params, x), state.params)
@@ -151,7 +165,7 @@ def lasem_step(
         return _apply_grads(st, grads, st.rng, st.prior), loss
 
     state, losses = jax.lax.scan(m_step, state, jnp.stack(drop))
-    new = state._replace(rng=rng, prior=prior_fns.update(state.prior, post))
+    new = state._replace(rng=rng, prior=_next_prior(hp, prior_fns, state.prior, post))
     return new, (losses[-1], post)
 
 

@@ -239,12 +239,15 @@ def _run(
                 store.save(run.global_epoch, *run_state.to_checkpoint(run, config_json, elapsed))
         while run.epoch < epochs:
             lr = loop_utils.learning_rate(config, run.global_epoch)
-            run.state, out = yield lockstep.EpochRequest(model, hp, run.state, x, y, lr, run_cfg)
+            ehp, ecfg, phase = run_records.epoch_step(
+                config, model, hp, run.state, run_cfg, run.epoch
+            )
+            run.state, out = yield lockstep.EpochRequest(model, ehp, run.state, x, y, lr, ecfg)
             run.epoch += 1
             run.global_epoch += 1
             loop_utils.check_finite(out["losses"], t, run.epoch)
             current = run_records.current_config(model, hp, run.state, static_cfg)
-            record = run_records.epoch_record(run, model, hp, out, current, lr)
+            record = run_records.epoch_record(run, model, hp, out, current, lr, phase)
             everything = run.epoch == epochs or run.epoch % eval_every == 0
             record.update(evaluate(run.state, current, everything=everything))
             run.records.append(record)

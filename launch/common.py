@@ -218,7 +218,11 @@ class ProgressLine:
         left = max(self.total - self.done, 0) * elapsed / self.done
         prior = ""
         if "top_prior" in record:
-            prior = f" prior {record['top_prior']:.3f} posterior {record['top_posterior']:.3f}"
+            prior = f" prior {record['top_prior']:.3f}"
+            prior += (
+                f" posterior {record['top_posterior']:.3f}" if "top_posterior" in record else ""
+            )
+            prior += f" ({record['phase']})" if record.get("phase", "em") != "em" else ""
         return (
             f"task {record['task'] + 1}/{self.num_tasks} epoch {record['epoch']:>3}/{self.epochs}"
             f" | loss {record['loss']:.4f} | val {record['val'][-1]:.3f} "
