@@ -16,7 +16,6 @@ configs/default.py) with --config.<field>=<value> overrides, --print_config (eve
 value, then exit), --debug (tracebacks on errors).
 """
 
-import json
 import os
 from collections.abc import Callable, Sequence
 
@@ -24,7 +23,7 @@ import ml_collections
 from absl import flags, logging
 
 import lasem_jax
-from lasem_jax import reports, results_io, trainer
+from lasem_jax import reports, study, trainer
 from lasem_jax.data import make_tasks
 from launch import common, distributed
 
@@ -57,21 +56,6 @@ def static_run_config(
     cfg = config.copy_and_resolve_references()
     cfg.method, cfg.static_config, cfg.seed = "static", name, int(seed)
     return cfg
-
-
-def _is_complete(path: str, cfg: ml_collections.ConfigDict) -> bool:
-    """Whether `path` holds results of `cfg`; ValueError if it holds another config's."""
-    results_path = os.path.join(path, reports.RESULTS_FILE)
-    if not os.path.exists(results_path):
-        return False
-    with open(results_path, encoding="utf-8") as f:
-        saved = json.load(f).get("config")
-    if saved != results_io.to_jsonable(cfg):
-        raise ValueError(
-            f"{path} holds results of a different config; use --restart (restart=True) to "
-            "retrain, or another --workdir."
-        )
-    return True
 
 
 def run_sweep(
@@ -114,7 +98,7 @@ def run_sweep(
     pairs = [(name, seed) for name in expanded for seed in seeds]
     every = [(run_dir(workdir, n, s), static_run_config(config, n, s)) for n, s in pairs]
     runs = [
-        (path, cfg, not restart and _is_complete(path, cfg))
+        (path, cfg, not restart and study.is_complete(path, cfg))
         for path, cfg in distributed.share(every, *process)
     ]
     todo = []
