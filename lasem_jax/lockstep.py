@@ -30,8 +30,14 @@ class EpochRequest:
     config: jax.Array
 
     def batch_key(self) -> tuple:
-        """Requests with equal keys can share one vmapped call (the configuration may differ)."""
-        return (self.model, self.hp, self.lr, self.x.shape, self.y.shape)
+        """Requests with equal keys can share one vmapped call (the configuration may differ).
+
+        The state's structure and shapes are part of it: a LASEM run's fine-tuning epoch uses
+        the static step but keeps its `[C]` prior.
+        """
+        leaves, treedef = jax.tree.flatten(self.state)
+        shapes = tuple(jnp.shape(leaf) for leaf in leaves)
+        return (self.model, self.hp, self.lr, self.x.shape, self.y.shape, treedef, shapes)
 
 
 EpochResult = tuple[steps.TrainState, dict[str, jax.Array]]

@@ -80,3 +80,14 @@ def test_run_with_warmup_and_finetune(tmp_path):
     other = trainer.train_lifelong(TASKS, c)
     assert other["prior_history"][0][:3] == results["prior_history"][0][:3]
     assert other["prior_history"][0][3] != results["prior_history"][0][3]
+
+
+def test_finetune_epochs_train_beside_static_runs():
+    """A fine-tuning epoch uses the static step with a [C] prior: never batched with statics."""
+    lasem, static = _config(epochs=2), _config("static", epochs=2)
+    lasem.em.finetune_epochs = 1
+    together = trainer.train_lifelong_seeds([TASKS, TASKS], [lasem, static], vmap=True)
+    alone = trainer.train_lifelong(TASKS, lasem)
+    assert together[0]["chosen_configs"] == alone["chosen_configs"]
+    np.testing.assert_allclose(together[0]["final_accuracy"], alone["final_accuracy"], atol=1e-6)
+    assert together[1]["chosen_configs"] == [[1, 1, 1, 1]] * 2
