@@ -98,3 +98,14 @@ def test_no_lasem_no_paired_files(tmp_path):
     write_run(tmp_path / "runs", "static_all", 0, "static")
     written = reports.write_report([str(tmp_path / "runs")], str(tmp_path / "out"))
     assert not [p for p in written if os.path.basename(p).startswith("paired")]
+
+
+def test_headline_against_the_best_static_and_all(root, tmp_path):
+    (entry,) = paired.headline(_pairs(root))
+    assert entry["lasem"] == "lasem hps" and entry["lasem_n"] == 3
+    assert entry["best"]["other"] == "static top1 hps"  # highest mean peak, 0.9
+    assert entry["all"]["other"] == "static all hps" and entry["brute_force"] is None
+    reports.write_report([str(root)], str(tmp_path / "out"))
+    text = (tmp_path / "out" / "paired.md").read_text()
+    line = "| lasem hps | 3 | 0.8200 | 0.8100 | top1 | -0.0700 ± 0.1271 | n/a | +0.1100 ± 0.0248 |"
+    assert line + " +0.2000 ± 0.0248 | n/a |" in text
