@@ -19,6 +19,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lasem_jax import defaults
+
 # Fields that cannot change results: the seed (averaged over) and where files are read or kept.
 IGNORED = frozenset(
     {
@@ -60,6 +62,7 @@ PRIOR_FIELDS = {
     "em.fixed_config": "fixed",
     "em.fixed_prob": "fixed",
 }
+_LASEM_FIELDS = ("model.partition",)  # LASEM-specific fields outside the `em.` section
 ABSENT = "<absent>"  # not JSON, so no real value encodes to it
 # Fields a label names without `name=` (num_tasks in the dataset name).
 _HEAD = ("method", "learner", "dataset", "num_tasks", "static_config")
@@ -248,12 +251,22 @@ def group_runs(
     return dict(sorted(groups.items(), key=lambda item: _sort_key(item[0])))
 
 
+def _default_lasem(setting: Setting) -> bool:
+    """Whether every LASEM-specific field of `setting` has the default config's value."""
+    default = flatten(defaults.default_config().to_dict())
+    specific = [(n, v) for n, v in setting.fields if n in _LASEM_FIELDS or n.startswith("em.")]
+    return all(n in default and json.dumps(default[n], sort_keys=True) == v for n, v in specific)
+
+
 def match_lasem(setting: Setting, settings: Sequence[Setting]) -> tuple[Setting | None, str | None]:
     """The LASEM setting `setting` is compared with (itself for LASEM settings).
 
     Other settings match the LASEM setting with equal `Setting.base`: every field but the
     method-specific ones (`method`, `static_config`, `model.partition`, `em.*` and the sections
     of other methods); a setting of learner "none" matches LASEM HPS.
+
+    Where several LASEM settings match (a study's ablations), the one whose LASEM-specific
+    fields (`em.*`, `model.partition`) all have their default values is the match.
 
     Returns:
       `(lasem_setting, None)` for a unique match, else `(None, note)` with the note
@@ -266,5 +279,8 @@ def match_lasem(setting: Setting, settings: Sequence[Setting]) -> tuple[Setting 
         return found[0], None
     if not found:
         return None, f"no LASEM setting matches {setting.label}"
+    paper = [s for s in found if _default_lasem(s)]
+    if len(paper) == 1:  # A study's ablations beside the paper's LASEM: compare with that.
+        return paper[0], None
     names = "; ".join(s.label for s in found)
     return None, f"several LASEM settings match {setting.label}: {names}"

@@ -12,8 +12,9 @@ static configuration and the fields that differ between the settings found, e.g.
 `lasem dfcnn em.prior=fixed em.fixed_prob=0.5`; per setting the number of seeds and mean ± 95%
 t confidence interval of mean peak accuracy, mean forgetting ratio and train seconds, and the
 time relative to the matching LASEM setting (equal in every field but the method-specific
-ones; LASEM HPS for methods without a learner). Without exactly one match the time is n/a and
-a note below the table says why.
+ones; LASEM HPS for methods without a learner; of several, the one with default `em.*` and
+`model.partition` fields). Without exactly one match the time is n/a and a note below the
+table says why.
 
 Fig. 4: per static family (static settings equal but for the configuration), the static
 configurations' mean peak accuracy as a box, `all`, the matching LASEM and brute force marked.

@@ -121,7 +121,9 @@ def test_settings_split_on_every_field_that_matters(tmp_path):
     assert rows[f"static all hps {epochs}=3"]["time_note"] == (
         f"no LASEM setting matches static all hps {epochs}=3"
     )
-    assert rows[f"static all hps {epochs}=30"]["time_note"].startswith("several LASEM settings")
+    # Several LASEM settings match; the one with default EM fields is the comparison.
+    match = rows[f"static all hps {epochs}=30"]["lasem_setting"]
+    assert match == f"lasem hps em.prior=laplace {epochs}=30"
 
 
 def test_other_methods_fields_do_not_split(tmp_path):
@@ -163,17 +165,27 @@ def test_time_vs_lasem_uses_the_matching_setting(tmp_path):
 
 
 def test_ambiguous_lasem_match_gives_no_time(tmp_path):
-    write_run(tmp_path, "product", 0, em__likelihood="product")
     write_run(tmp_path, "mean", 0, em__likelihood="mean")
+    write_run(tmp_path, "mean10", 0, em__likelihood="mean", em__prior_init_count=10.0)
     write_run(tmp_path, "static", 0, "static")
     row = _rows(tmp_path)["static all hps"]
     assert row["time_vs_lasem"] is None and row["lasem_setting"] is None
     assert row["time_note"] == (
         "several LASEM settings match static all hps: "
-        "lasem hps em.likelihood=mean; lasem hps em.likelihood=product"
+        "lasem hps em.prior_init_count=1.0; lasem hps em.prior_init_count=10.0"
     )
     csv_rows = list(csv.DictReader(reports.format_csv(list(_rows(tmp_path).values())).splitlines()))
-    assert [r["em.likelihood"] for r in csv_rows] == ["mean", "product", ""]
+    assert [r["em.prior_init_count"] for r in csv_rows] == ["1.0", "10.0", ""]
+
+
+def test_ablations_beside_the_default_lasem_match_the_default(tmp_path):
+    """A study's LASEM ablations: statics are compared with the LASEM of default EM fields."""
+    write_run(tmp_path, "product", 0, em__likelihood="product", seconds=20.0)
+    write_run(tmp_path, "mean", 0, em__likelihood="mean")
+    write_run(tmp_path, "static", 0, "static", seconds=5.0)
+    row = _rows(tmp_path)["static all hps"]
+    assert row["lasem_setting"] == "lasem hps em.likelihood=product"
+    assert row["time_vs_lasem"] == 0.25 and row["time_note"] is None
 
 
 def test_methods_without_learner_are_timed_against_lasem_hps(runs):
