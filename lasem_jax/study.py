@@ -23,6 +23,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "laplace10": {"em.prior_init_count": 10.0},
     "msteps2": {"em.num_m_steps": 2},
     "warmup1": {"em.warmup_epochs": 1},
+    "warmup5": {"em.warmup_epochs": 5},
     "finetune1": {"em.finetune_epochs": 1},
 }
 
