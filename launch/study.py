@@ -5,8 +5,8 @@ python -m launch.study --config=configs/fashion_mnist_lasem_hps.py:small --seeds
 (per learner <workdir>/<learner>/{lasem,lasem_<ablation>,static_<name>,brute_force}/seed_<s>;
 all runs train together, each epoch one vmapped call per group of compatible runs; a run whose
 results.json holds its config is skipped, an interrupted one resumes; then launch.report's
-table, paired table (LASEM minus each setting, paired by seed, 95% t-intervals) and figures go
-to <workdir>/report)
+table, paired table (LASEM minus each setting, paired by seed, 95% t-intervals) and figures
+replace <workdir>/report)
 --ablations=mean,running_mean,... adds LASEM settings from lasem_jax.study.ABLATIONS;
 --statics=paper|every|all,top1,...; --brute_force adds brute force (the oracle search).
 Shared flags (launch/common.py, listed by --helpfull): --config=FILE[:arg] with
@@ -14,6 +14,7 @@ Shared flags (launch/common.py, listed by --helpfull): --config=FILE[:arg] with
 """
 
 import os
+import shutil
 
 from absl import flags, logging
 
@@ -58,6 +59,7 @@ def main(argv: list[str]) -> None:
         ),
     )
     out = os.path.join(workdir, "report")
+    shutil.rmtree(out, ignore_errors=True)  # The study's own: no figures of earlier settings.
     learner_dirs = sorted({os.path.join(workdir, learner) for learner in _LEARNERS.value})
     written = reports.write_report(learner_dirs, out)
     for path in written:
