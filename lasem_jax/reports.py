@@ -45,13 +45,14 @@ def paper_static_configs(num_layers: int) -> list[str]:
     return ["all"]
 
 
-def expand_config_names(spec: str, num_layers: int) -> list[str]:
+def expand_config_names(spec: str, num_layers: int, flag: str = "--configs") -> list[str]:
     """Expands a comma-separated list of static configuration names and checks every one.
 
     Args:
       spec: names such as `all,top1,0101`; `paper` adds `paper_static_configs(num_layers)`,
         `every` adds all `2^L` bit strings (input side first, 1 = transfer).
       num_layers: number of conv layers `L`.
+      flag: the command-line flag the errors name.
 
     Returns:
       The names in order, without duplicates.
@@ -70,10 +71,10 @@ def expand_config_names(spec: str, num_layers: int) -> list[str]:
             try:
                 search_space.named_config(token, num_layers)
             except ValueError as e:
-                raise ValueError(f"--configs: {e} (or use 'paper' / 'every').") from e
+                raise ValueError(f"{flag}: {e} (or use 'paper' / 'every').") from e
             names.append(token)
     if not names:
-        raise ValueError("--configs is empty; give e.g. all,top1 or paper or every.")
+        raise ValueError(f"{flag} is empty; give e.g. all,top1 or paper or every.")
     return list(dict.fromkeys(names))
 
 

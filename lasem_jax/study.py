@@ -95,7 +95,8 @@ def study_runs(
     bad = [learner for learner in learners if learner not in ("hps", "tf", "dfcnn")]
     if bad or not learners:
         raise ValueError(f"Learners must be a non-empty list of hps, tf, dfcnn; got {learners}.")
-    names = reports.expand_config_names(statics, get_architecture(config.model.arch).num_layers)
+    num_layers = get_architecture(config.model.arch).num_layers
+    names = reports.expand_config_names(statics, num_layers, flag="--statics")
     settings: list[tuple[str, dict[str, Any]]] = [("lasem", {"method": "lasem"})]
     settings += [(f"lasem_{a}", {"method": "lasem", **ABLATIONS[a]}) for a in ablations]
     settings += [(f"static_{n}", {"method": "static", "static_config": n}) for n in names]

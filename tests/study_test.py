@@ -53,7 +53,7 @@ def test_study_runs_layout_and_configs(tmp_path):
         ({"ablations": ["bogus"]}, "Unknown ablation"),
         ({"learners": ["hpss"]}, "hps, tf, dfcnn"),
         ({"learners": []}, "non-empty"),
-        ({"statics": "all,bogus"}, "bogus"),
+        ({"statics": "all,bogus"}, "--statics: Unknown configuration name 'bogus'"),
     ],
 )
 def test_bad_study_arguments(tmp_path, kwargs, match):
