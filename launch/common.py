@@ -88,6 +88,32 @@ def maybe_print_config(config: ml_collections.ConfigDict) -> None:
         sys.exit(0)
 
 
+def start(
+    argv: list[str], holder: flags.FlagHolder, workdir: str | None, what: str
+) -> ml_collections.ConfigDict:
+    """A launcher's first steps, each failing with a one-line error.
+
+    No stray arguments, the config (--print_config prints it and exits), and a --workdir;
+    `what` says in the error what the workdir is for.
+    """
+    if len(argv) > 1:
+        fail(f"unexpected arguments {argv[1:]}; flags look like --workdir=DIR.")
+    config = config_value(holder)
+    maybe_print_config(config)
+    if not workdir:
+        fail(f"--workdir is required: {what}.")
+    return config
+
+
+def print_written(written: Sequence[str], show: str) -> None:
+    """Prints the written file named `show` (e.g. `table.md`), then every path written."""
+    for path in written:
+        if os.path.basename(path) == show:
+            with open(path, encoding="utf-8") as f:
+                print(f.read())
+    print("\n".join(written))
+
+
 def log_config_summary(config: ml_collections.ConfigDict) -> None:
     """Logs the config file, the run's main settings and the command-line overrides."""
     path = config_flags.get_config_filename(flags.FLAGS["config"])

@@ -54,12 +54,7 @@ def main(argv: list[str]) -> None:
     if not _WORKDIRS.value or not _OUT.value:
         common.fail("--workdirs (directories searched for results.json) and --out are required.")
     _log_settings(_WORKDIRS.value)
-    written = reports.write_report(_WORKDIRS.value, _OUT.value)
-    for path in written:
-        if path.endswith("table.md"):
-            with open(path, encoding="utf-8") as f:
-                print(f.read())
-    print("\n".join(written))
+    common.print_written(reports.write_report(_WORKDIRS.value, _OUT.value), "table.md")
 
 
 if __name__ == "__main__":

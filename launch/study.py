@@ -33,12 +33,7 @@ _RESTART = flags.DEFINE_bool("restart", False, "Discard every run's results; tra
 
 def main(argv: list[str]) -> None:
     """Trains the study's missing runs, writes the report and prints its paired table."""
-    if len(argv) > 1:
-        common.fail(f"unexpected arguments {argv[1:]}; flags look like --workdir=DIR.")
-    config = common.config_value(_CONFIG)
-    common.maybe_print_config(config)
-    if not _WORKDIR.value:
-        common.fail("--workdir is required: the parent directory of the study's runs.")
+    config = common.start(argv, _CONFIG, _WORKDIR.value, "the parent directory of the study's runs")
     workdir = common.prepare_workdir(_WORKDIR.value)
     runs = study.study_runs(
         config,
@@ -61,12 +56,7 @@ def main(argv: list[str]) -> None:
     out = os.path.join(workdir, "report")
     shutil.rmtree(out, ignore_errors=True)  # The study's own: no figures of earlier settings.
     learner_dirs = sorted({os.path.join(workdir, learner) for learner in _LEARNERS.value})
-    written = reports.write_report(learner_dirs, out)
-    for path in written:
-        if path.endswith("paired.md"):
-            with open(path, encoding="utf-8") as f:
-                print(f.read())
-    print("\n".join(written))
+    common.print_written(reports.write_report(learner_dirs, out), "paired.md")
 
 
 if __name__ == "__main__":

@@ -135,12 +135,7 @@ def run_sweep(
 
 def main(argv: list[str]) -> None:
     """Runs the sweep given by the flags and prints the run directories."""
-    if len(argv) > 1:
-        common.fail(f"unexpected arguments {argv[1:]}; flags look like --workdir=DIR.")
-    config = common.config_value(_CONFIG)
-    common.maybe_print_config(config)
-    if not _WORKDIR.value:
-        common.fail("--workdir is required: the parent directory of the sweep's runs.")
+    config = common.start(argv, _CONFIG, _WORKDIR.value, "the parent directory of the sweep's runs")
     seeds = common.parse_seeds(_SEEDS.value)
     common.prepare_workdir(_WORKDIR.value)
     common.log_config_summary(config)

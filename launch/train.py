@@ -35,12 +35,8 @@ _VMAP_SEEDS = flags.DEFINE_bool("vmap_seeds", True, "Batch the seeds' epochs wit
 
 def main(argv: list[str]) -> None:
     """Builds the tasks, trains, and writes `<workdir>/results.json` and `<workdir>/model/`."""
-    if len(argv) > 1:
-        common.fail(f"unexpected arguments {argv[1:]}; flags look like --workdir=DIR.")
-    config = common.config_value(_CONFIG)
-    common.maybe_print_config(config)
-    if not _WORKDIR.value:
-        common.fail("--workdir is required: the directory for results, model and checkpoints.")
+    what = "the directory for results, model and checkpoints"
+    config = common.start(argv, _CONFIG, _WORKDIR.value, what)
     seeds = common.parse_seeds(_SEEDS.value) or [int(config.seed)]
     configs = [config.copy_and_resolve_references() for _ in seeds]
     for c, seed in zip(configs, seeds, strict=True):
