@@ -18,32 +18,40 @@ SPLITS = ("val", "test")
 
 
 class TaskStack(NamedTuple):
-    """The validation and test sets of a group of tasks, padded to one length, on the device.
+    """The validation and test sets of a group of tasks, on the device.
+
+    Each task's validation rows come first, then its test rows, then padding up to a common
+    multiple of the chunk, so padding is spent once per task rather than once per split.
 
     Attributes:
-      x: `[T, 2, N, H, W, C]` images; split 0 is validation, 1 test.
-      y: `[T, 2, N]` labels, -1 on padding.
-      count: `[T, 2]` number of real images of each split.
+      x: `[T, N, H, W, C]` images.
+      y: `[T, N]` labels.
+      split: `[T, N]` int32: 0 validation, 1 test, -1 padding.
+      count: `[T, 2]` number of images of each split.
     """
 
     x: Array
     y: Array
+    split: Array
     count: Array
 
 
 def stack_tasks(tasks: Sequence[Task], chunk: int) -> TaskStack:
-    """Stacks the tasks' splits, padding each to a common multiple of `chunk` images."""
-    sizes = [len(getattr(t, f"y_{s}")) for t in tasks for s in SPLITS]
-    n = -(-max(sizes) // chunk) * chunk
-    shape = tasks[0].x_val.shape[1:]
-    x = np.zeros((len(tasks), 2, n, *shape), np.float32)
-    y = np.full((len(tasks), 2, n), -1, np.int32)
-    for i, task in enumerate(tasks):
-        for j, split in enumerate(SPLITS):
-            xs, ys = getattr(task, f"x_{split}"), getattr(task, f"y_{split}")
-            x[i, j, : len(ys)], y[i, j, : len(ys)] = xs, ys
+    """Stacks the tasks' validation and test rows, padding each task to a multiple of `chunk`."""
     count = np.array([[len(getattr(t, f"y_{s}")) for s in SPLITS] for t in tasks], np.int32)
-    return TaskStack(jnp.asarray(x), jnp.asarray(y), jnp.asarray(count))
+    n = -(-int(count.sum(axis=1).max()) // chunk) * chunk
+    x = np.zeros((len(tasks), n, *tasks[0].x_val.shape[1:]), np.float32)
+    y = np.zeros((len(tasks), n), np.int32)
+    split = np.full((len(tasks), n), -1, np.int32)
+    for i, task in enumerate(tasks):
+        start = 0
+        for j, name in enumerate(SPLITS):
+            end = start + count[i, j]
+            x[i, start:end] = getattr(task, f"x_{name}")
+            y[i, start:end] = getattr(task, f"y_{name}")
+            split[i, start:end] = j
+            start = end
+    return TaskStack(jnp.asarray(x), jnp.asarray(y), jnp.asarray(split), jnp.asarray(count))
 
 
 @functools.partial(jax.jit, static_argnums=(0,), static_argnames=("chunk",))
@@ -75,22 +83,24 @@ def stack_accuracies(
       `[T, 2]` validation and test accuracy per task; NaN for tasks not evaluated.
     """
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *task_params)
-    num_tasks, _, n = data.y.shape
+    num_tasks = data.y.shape[0]
+    splits = jnp.arange(len(SPLITS), dtype=jnp.int32)
 
     def one(i: int, acc: Array) -> Array:
         k = order[i]
         params = {"shared": shared, "task": jax.tree.map(lambda leaf: leaf[k], stacked)}
-        xs = data.x[k].reshape(-1, chunk, *data.x.shape[3:])
-        ys = data.y[k].reshape(-1, chunk)
+        xs = data.x[k].reshape(-1, chunk, *data.x.shape[2:])
+        ys, ss = data.y[k].reshape(-1, chunk), data.split[k].reshape(-1, chunk)
 
-        def correct(batch: tuple[Array, Array]) -> Array:
-            pred = jnp.argmax(model.apply_config(params, batch[0], configs[k]), axis=-1)
-            return jnp.sum((pred == batch[1]) & (batch[1] >= 0))
+        def correct(batch: tuple[Array, Array, Array]) -> Array:
+            xb, yb, sb = batch
+            hit = jnp.argmax(model.apply_config(params, xb, configs[k]), axis=-1) == yb
+            return jnp.sum(hit[:, None] & (sb[:, None] == splits), axis=0)
 
-        hits = jax.lax.map(correct, (xs, ys)).reshape(2, n // chunk).sum(axis=1)
+        hits = jax.lax.map(correct, (xs, ys, ss)).sum(axis=0)
         return acc.at[k].set(hits / data.count[k])
 
-    init = jnp.full((num_tasks, 2), jnp.nan, jnp.float32)
+    init = jnp.full((num_tasks, len(SPLITS)), jnp.nan, jnp.float32)
     return jax.lax.fori_loop(0, num, one, init)
 
 
@@ -105,8 +115,8 @@ class Evaluator:
         keys: dict[tuple, list[int]] = {}
         for i, (model, task) in enumerate(zip(models, tasks, strict=True)):
             keys.setdefault((model, task.x_val.shape[1:]), []).append(i)
-        largest = max(max(len(t.y_val), len(t.y_test)) for t in tasks)
-        self._chunk = min(int(chunk), -(-largest // 8) * 8)  # No chunk wider than any split.
+        largest = max(len(t.y_val) + len(t.y_test) for t in tasks)
+        self._chunk = min(int(chunk), -(-largest // 8) * 8)  # No chunk wider than any task.
         self._groups = [
             (key[0], members, stack_tasks([tasks[i] for i in members], self._chunk))
             for key, members in keys.items()
