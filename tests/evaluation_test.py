@@ -78,3 +78,20 @@ def test_eval_every_epochs_keeps_metrics_exact(tmp_path):
     for key in ("peak_accuracy", "final_accuracy", "accuracy_matrix", "chosen_configs", "bwt"):
         assert sparse[key] == every[key], key
     assert sparse["accuracy_matrix_last_epoch"] == every["accuracy_matrix_last_epoch"]
+
+
+def test_stack_pads_each_task_once():
+    """A task's validation rows, then its test rows, then padding to one multiple of the chunk."""
+    tasks = _tasks()
+    sizes = [(len(t.y_val), len(t.y_test)) for t in tasks]
+    data = evaluation.stack_tasks(tasks, chunk=8)
+    longest = max(v + t for v, t in sizes)
+    chex.assert_shape(data.y, (3, -(-longest // 8) * 8))
+    np.testing.assert_array_equal(np.asarray(data.count), np.array(sizes))
+    for k, (n_val, n_test) in enumerate(sizes):
+        split = np.asarray(data.split[k])
+        want = np.r_[np.zeros(n_val), np.ones(n_test), -np.ones(len(split) - n_val - n_test)]
+        np.testing.assert_array_equal(split, want)
+        np.testing.assert_array_equal(
+            np.asarray(data.y[k, n_val : n_val + n_test]), tasks[k].y_test
+        )
