@@ -550,12 +550,13 @@ def run_driver(args: argparse.Namespace) -> None:
         "tf_version": rounds[0]["ref"]["tf_version"],
         "jax_version": jax_version,
         "python": platform.python_version(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
     pinned = "not pinned" if cpus is None else f"pinned to CPUs {cpus}"
     print(
         f"CPU: {machine['cpu']}, {machine['cores']} cores ({pinned}); threads={args.threads}; "
         f"TensorFlow {machine['tf_version']} (tf.compat.v1 graph mode); "
-        f"jax {machine['jax_version']}"
+        f"jax {machine['jax_version']}; XLA_FLAGS={machine['xla_flags'] or '(none)'}"
     )
     print(
         f"CIFAR-100 4-layer net, batch {BATCH}, N={N_TRAIN}, width 1.0; median of {args.rounds} "

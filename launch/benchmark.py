@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -123,7 +124,9 @@ def time_learner(name: str) -> dict[str, float | int | None]:
 def main(argv: Sequence[str]) -> None:
     """Benchmarks every learner, prints a markdown table and optionally writes JSON."""
     del argv
+    flags = os.environ.get("XLA_FLAGS") or "(none)"
     print(f"device: {jax.devices()[0]} ({jax.default_backend()}), jax {jax.__version__}")
+    print(f"XLA_FLAGS: {flags}")
     rows = {}
     for name in _LEARNERS.value:
         r = rows[name] = time_learner(name)
