@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,4 +82,5 @@ def base_results(
         results["chosen_configs"] = configs.astype(int).tolist()
         results["transfer_fraction_per_layer"] = configs.mean(axis=0).tolist()
     results["config"] = results_io.to_jsonable(config)
+    results["xla_flags"] = os.environ.get("XLA_FLAGS", "")  # Kernels round differently.
     return results
