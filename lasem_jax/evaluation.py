@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -17,44 +17,68 @@ Array = jax.Array
 SPLITS = ("val", "test")
 
 
-class TaskStack(NamedTuple):
-    """The validation and test sets of a group of tasks, on the device.
+class Split(NamedTuple):
+    """One split (validation or test) of a group of tasks, on the device.
 
-    Each task's validation rows come first, then its test rows, then padding up to a common
-    multiple of the chunk, so padding is spent once per task rather than once per split.
+    Each task's rows are padded to a common length, a whole number of chunks.
 
     Attributes:
       x: `[T, N, H, W, C]` images.
       y: `[T, N]` labels.
-      split: `[T, N]` int32: 0 validation, 1 test, -1 padding.
-      count: `[T, 2]` number of images of each split.
+      count: `[T]` int32 number of real rows of each task (the rest is padding).
     """
 
     x: Array
     y: Array
-    split: Array
     count: Array
 
 
-def stack_tasks(tasks: Sequence[Task], chunk: int) -> TaskStack:
-    """Stacks the tasks' validation and test rows, padding each task to a multiple of `chunk`."""
-    count = np.array([[len(getattr(t, f"y_{s}")) for s in SPLITS] for t in tasks], np.int32)
-    n = -(-int(count.sum(axis=1).max()) // chunk) * chunk
-    x = np.zeros((len(tasks), n, *tasks[0].x_val.shape[1:]), np.float32)
+class TaskStack(NamedTuple):
+    """The validation and test splits of a group of tasks (`Split`s)."""
+
+    val: Split
+    test: Split
+
+
+def split_chunk(longest: int, chunk: int) -> int:
+    """The forward-pass size for a split of at most `longest` rows and at most `chunk` per pass.
+
+    The passes stay as few as `chunk` allows and split the rows evenly, so padding is below
+    one row per pass (e.g. 600 test rows with `chunk=256`: 3 passes of 200, not 768 rows).
+    """
+    passes = -(-longest // chunk)
+    return -(-longest // passes)
+
+
+def stack_split(tasks: Sequence[Task], name: str, chunk: int) -> Split:
+    """Stacks split `name` of `tasks`, padding each task to a multiple of `chunk` rows."""
+    count = np.array([len(getattr(t, f"y_{name}")) for t in tasks], np.int32)
+    n = -(-int(count.max()) // chunk) * chunk
+    x = np.zeros((len(tasks), n, *getattr(tasks[0], f"x_{name}").shape[1:]), np.float32)
     y = np.zeros((len(tasks), n), np.int32)
-    split = np.full((len(tasks), n), -1, np.int32)
     for i, task in enumerate(tasks):
-        start = 0
-        for j, name in enumerate(SPLITS):
-            end = start + count[i, j]
-            x[i, start:end] = getattr(task, f"x_{name}")
-            y[i, start:end] = getattr(task, f"y_{name}")
-            split[i, start:end] = j
-            start = end
-    return TaskStack(jnp.asarray(x), jnp.asarray(y), jnp.asarray(split), jnp.asarray(count))
+        x[i, : count[i]] = getattr(task, f"x_{name}")
+        y[i, : count[i]] = getattr(task, f"y_{name}")
+    return Split(jnp.asarray(x), jnp.asarray(y), jnp.asarray(count))
 
 
-@functools.partial(jax.jit, static_argnums=(0,), static_argnames=("chunk",))
+def split_accuracy(
+    model: Model, params: dict, config: Array, data: Split, k: Array, chunk: int
+) -> Array:
+    """Accuracy (scalar float32) of task `k` of a stacked split, `chunk` images per pass."""
+    xs = data.x[k].reshape(-1, chunk, *data.x.shape[2:])
+    ys = data.y[k].reshape(-1, chunk)
+    rows = jnp.arange(data.y.shape[1], dtype=jnp.int32).reshape(-1, chunk)
+
+    def correct(batch: tuple[Array, Array, Array]) -> Array:
+        xb, yb, rb = batch
+        hit = jnp.argmax(model.apply_config(params, xb, config), axis=-1) == yb
+        return jnp.sum(hit & (rb < data.count[k]))
+
+    return jax.lax.map(correct, (xs, ys, rows)).sum() / data.count[k]
+
+
+@functools.partial(jax.jit, static_argnums=(0,), static_argnames=("chunks",))
 def stack_accuracies(
     model: Model,
     shared: dict,
@@ -63,8 +87,9 @@ def stack_accuracies(
     data: TaskStack,
     order: Array,
     num: Array,
+    test_above: Array,
     *,
-    chunk: int,
+    chunks: tuple[int, int],
 ) -> Array:
     """Accuracies of tasks `order[:num]` of a stack, in a loop inside one program.
 
@@ -77,30 +102,29 @@ def stack_accuracies(
       data: the stacked splits.
       order: `[T]` int32 positions in the stack; the first `num` are evaluated.
       num: scalar int32.
-      chunk: images per forward pass.
+      test_above: `[T]` float32: a task's test split is evaluated only if its validation
+        accuracy is above this (`-inf`: always).
+      chunks: images per forward pass of the validation and the test split.
 
     Returns:
-      `[T, 2]` validation and test accuracy per task; NaN for tasks not evaluated.
+      `[T, 2]` validation and test accuracy per task; NaN for tasks (or test splits) not
+      evaluated.
     """
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *task_params)
-    num_tasks = data.y.shape[0]
-    splits = jnp.arange(len(SPLITS), dtype=jnp.int32)
+    nan = jnp.float32(jnp.nan)
 
     def one(i: int, acc: Array) -> Array:
         k = order[i]
         params = {"shared": shared, "task": jax.tree.map(lambda leaf: leaf[k], stacked)}
-        xs = data.x[k].reshape(-1, chunk, *data.x.shape[2:])
-        ys, ss = data.y[k].reshape(-1, chunk), data.split[k].reshape(-1, chunk)
+        val = split_accuracy(model, params, configs[k], data.val, k, chunks[0])
+        test = jax.lax.cond(
+            val > test_above[k],
+            lambda: split_accuracy(model, params, configs[k], data.test, k, chunks[1]),
+            lambda: nan,
+        )
+        return acc.at[k].set(jnp.stack([val, test]))
 
-        def correct(batch: tuple[Array, Array, Array]) -> Array:
-            xb, yb, sb = batch
-            hit = jnp.argmax(model.apply_config(params, xb, configs[k]), axis=-1) == yb
-            return jnp.sum(hit[:, None] & (sb[:, None] == splits), axis=0)
-
-        hits = jax.lax.map(correct, (xs, ys, ss)).sum(axis=0)
-        return acc.at[k].set(hits / data.count[k])
-
-    init = jnp.full((num_tasks, len(SPLITS)), jnp.nan, jnp.float32)
+    init = jnp.full((data.val.y.shape[0], len(SPLITS)), nan, jnp.float32)
     return jax.lax.fori_loop(0, num, one, init)
 
 
@@ -115,12 +139,17 @@ class Evaluator:
         keys: dict[tuple, list[int]] = {}
         for i, (model, task) in enumerate(zip(models, tasks, strict=True)):
             keys.setdefault((model, task.x_val.shape[1:]), []).append(i)
-        largest = max(len(t.y_val) + len(t.y_test) for t in tasks)
-        self._chunk = min(int(chunk), -(-largest // 8) * 8)  # No chunk wider than any task.
-        self._groups = [
-            (key[0], members, stack_tasks([tasks[i] for i in members], self._chunk))
-            for key, members in keys.items()
-        ]
+        self._groups = []
+        for (model, _), members in keys.items():
+            group = [tasks[i] for i in members]
+            chunks = tuple(
+                split_chunk(max(len(getattr(t, f"y_{s}")) for t in group), int(chunk))
+                for s in SPLITS
+            )
+            data = TaskStack(
+                *(stack_split(group, s, c) for s, c in zip(SPLITS, chunks, strict=True))
+            )
+            self._groups.append((model, members, data, chunks))
 
     def accuracies(
         self,
@@ -128,6 +157,7 @@ class Evaluator:
         task_params: Sequence[Any],
         configs: Sequence[Any],
         which: Sequence[int],
+        test_above: Mapping[int, float] | None = None,
     ) -> np.ndarray:
         """Accuracies `[T, 2]` (validation, test) of tasks `which`, NaN for the others.
 
@@ -136,10 +166,14 @@ class Evaluator:
           task_params: task-parameter trees of tasks `0..len(task_params)-1`.
           configs: `[L]` bool configuration of each of those tasks.
           which: the task indices to evaluate (each below `len(task_params)`).
+          test_above: optional `{task index: accuracy}`: that task's test accuracy is
+            computed only if its validation accuracy is above the value (NaN otherwise);
+            other tasks always get both.
         """
-        out = np.full((sum(len(m) for _, m, _ in self._groups), 2), np.nan, np.float32)
+        test_above = test_above or {}
+        out = np.full((sum(len(m) for _, m, _, _ in self._groups), 2), np.nan, np.float32)
         pending, wanted = [], set(which)
-        for model, members, data in self._groups:
+        for model, members, data, chunks in self._groups:
             picked = [pos for pos, i in enumerate(members) if i in wanted]
             if not picked:
                 continue
@@ -151,8 +185,9 @@ class Evaluator:
                     cfg[pos] = np.asarray(configs[i], bool)
             order = np.zeros(len(members), np.int32)
             order[: len(picked)] = picked
+            above = np.array([test_above.get(i, -np.inf) for i in members], np.float32)
             acc = stack_accuracies(
-                model, shared, params, cfg, data, order, np.int32(len(picked)), chunk=self._chunk
+                model, shared, params, cfg, data, order, np.int32(len(picked)), above, chunks=chunks
             )
             pending.append((members, acc))
         for members, acc in jax.device_get(pending):

@@ -109,8 +109,9 @@ def summarize(
         records: Per-epoch records in chronological order, each a dict with ``"task"`` (int, the
             task being trained), ``"epoch"`` (int, 1-based epoch within that task), ``"val"`` and
             ``"test"`` (lists of ``task + 1`` accuracies of tasks ``0..task``; earlier tasks'
-            entries may be None in epochs that did not evaluate them, except in a task's last
-            record, see ``train.eval_every_epochs``). Extra keys are ignored. Tasks must
+            entries may be None in epochs that did not evaluate them, and so may the current
+            task's test accuracy where its validation accuracy does not improve, except in a
+            task's last record, see ``train.eval_every_epochs``). Extra keys are ignored. Tasks must
             be trained in order ``0, 1, ..., num_tasks - 1``.
         num_tasks: The number of tasks ``T`` of the scenario.
         kept_rows: ``[T][i+1]``: row ``i`` holds the test accuracy of tasks ``0..i`` with the
@@ -144,11 +145,16 @@ def summarize(
         previous_task = task
         val = _as_float(record["val"][task], f"records[{index}]['val'][{task}]")
         test = [
-            None if v is None and j != task else _as_float(v, f"records[{index}]['test'][{j}]")
+            None if v is None else _as_float(v, f"records[{index}]['test'][{j}]")
             for j, v in enumerate(record["test"])
         ]
         # Strict improvement: the earliest epoch wins ties, as in the reference code.
         if val > best_val[task]:
+            if test[task] is None:
+                raise ValueError(
+                    f"records[{index}]['test'][{task}] is null although task {task}'s validation "
+                    "accuracy improved there; an epoch that improves it must evaluate its test set."
+                )
             best_val[task] = val
             peak[task] = test[task]
         row_end[task] = test

@@ -34,17 +34,28 @@ def evaluate(
 ) -> dict[str, list[float | None]]:
     """Validation and test accuracy of every seen task, the current one with `current`.
 
-    All tasks use the current shared parameters. With `everything=False` only the current
-    task is evaluated and the others' entries are None (`train.eval_every_epochs`).
+    All tasks use the current shared parameters. With `everything=False`
+    (`train.eval_every_epochs`) only the current task is evaluated, the others' entries are
+    None, and so is its test accuracy unless its validation accuracy beats every earlier
+    epoch of the task: the peak accuracy reads the test accuracy of those epochs alone.
     """
     t = len(run.finished)
     params = [*run.finished, state.params["task"]]
     which = range(t + 1) if everything else [t]
-    acc = evaluator.accuracies(state.params["shared"], params, [*run.chosen, current], which)
+    above = None if everything else {t: best_validation(run.records, t)}
+    acc = evaluator.accuracies(
+        state.params["shared"], params, [*run.chosen, current], which, test_above=above
+    )
     return {
         split: [None if np.isnan(a) else float(a) for a in acc[: t + 1, j]]
         for j, split in enumerate(evaluation.SPLITS)
     }
+
+
+def best_validation(records: Sequence[dict], task: int) -> float:
+    """The best validation accuracy of `task` over its epochs in `records` (`-inf` if none)."""
+    window = [r["val"][task] for r in records if r["task"] == task]
+    return max((v for v in window if v is not None), default=-np.inf)
 
 
 def kept_row(evaluator: evaluation.Evaluator, run: run_state.Run) -> list[float]:

@@ -252,9 +252,14 @@ class ProgressLine:
         return (
             f"task {record['task'] + 1}/{self.num_tasks} epoch {record['epoch']:>3}/{self.epochs}"
             f" | loss {record['loss']:.4f} | val {record['val'][-1]:.3f} "
-            f"test {record['test'][-1]:.3f} | config {record.get('config', '-')}{prior}"
+            f"test {_accuracy(record['test'][-1])} | config {record.get('config', '-')}{prior}"
             f" | {_duration(elapsed)} elapsed, ETA {_duration(left)}"
         )
+
+
+def _accuracy(value: float | None) -> str:
+    """An accuracy to 3 decimals; `-` where the epoch did not evaluate it."""
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _duration(seconds: float) -> str:

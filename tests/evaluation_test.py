@@ -54,7 +54,7 @@ def test_one_compile_for_any_subset(monkeypatch):
     counted = jax.jit(
         chex.assert_max_traces(evaluation.stack_accuracies.__wrapped__, n=1),
         static_argnums=(0,),
-        static_argnames=("chunk",),
+        static_argnames=("chunks",),
     )
     monkeypatch.setattr(evaluation, "stack_accuracies", counted)
     tasks = _tasks()
@@ -66,32 +66,57 @@ def test_one_compile_for_any_subset(monkeypatch):
     chex.clear_trace_counter()
 
 
+def test_test_split_only_above_threshold():
+    """`test_above` skips a task's test split unless its validation accuracy beats the value."""
+    tasks = _tasks()
+    model = build_model("cifar100_4", "hps", 3, width=0.125, input_shape=(8, 8, 1))
+    shared, task = model.init_shared(jax.random.PRNGKey(0)), model.init_task(jax.random.PRNGKey(1))
+    evaluator = evaluation.Evaluator([model] * 3, tasks, chunk=8)
+    args = (shared, [task] * 3, [np.ones(4, bool)] * 3, [0, 1, 2])
+    full = evaluator.accuracies(*args)
+    assert not np.isnan(full).any()
+    below, at = full[1, 0] - 0.01, full[2, 0]
+    got = evaluator.accuracies(*args, test_above={1: below, 2: at})
+    np.testing.assert_array_equal(got[:, 0], full[:, 0])
+    np.testing.assert_array_equal(got[:2, 1], full[:2, 1])
+    assert np.isnan(got[2, 1])  # Equal is no improvement.
+
+
 def test_eval_every_epochs_keeps_metrics_exact(tmp_path):
-    """Evaluating earlier tasks every 2nd epoch leaves every summary metric unchanged."""
+    """Sparse evaluation leaves every summary metric unchanged.
+
+    Earlier tasks are evaluated every 4th epoch, the current task's test set only there, at the
+    task's end and where its validation accuracy improves.
+    """
     tasks = [_task(0), _task(1)]
-    every = trainer.train_lifelong(tasks, _config(epochs=3))
-    config = _config(epochs=3)
-    config.train.eval_every_epochs = 2
+    every = trainer.train_lifelong(tasks, _config(epochs=5))
+    config = _config(epochs=5)
+    config.train.eval_every_epochs = 4
     sparse = trainer.train_lifelong(tasks, config, workdir=str(tmp_path))
     records = results_io.read_jsonl(tmp_path / "metrics.jsonl")
-    assert [r["test"][0] is None for r in records[3:]] == [True, False, False]
+    assert [r["test"][0] is None for r in records[5:]] == [True, True, True, False, False]
+    best = {0: -1.0, 1: -1.0}  # Per task, its best validation accuracy so far.
+    for r in records:
+        t = r["task"]
+        improved, best[t] = r["val"][t] > best[t], max(best[t], r["val"][t])
+        assert (r["test"][t] is not None) == (improved or r["epoch"] in (4, 5)), r
+    assert any(r["test"][r["task"]] is None for r in records)  # The skip is exercised.
     for key in ("peak_accuracy", "final_accuracy", "accuracy_matrix", "chosen_configs", "bwt"):
         assert sparse[key] == every[key], key
     assert sparse["accuracy_matrix_last_epoch"] == every["accuracy_matrix_last_epoch"]
 
 
-def test_stack_pads_each_task_once():
-    """A task's validation rows, then its test rows, then padding to one multiple of the chunk."""
+def test_stack_pads_each_split_to_its_chunks():
+    """Each split is padded to a whole number of even passes of at most the chunk."""
     tasks = _tasks()
-    sizes = [(len(t.y_val), len(t.y_test)) for t in tasks]
-    data = evaluation.stack_tasks(tasks, chunk=8)
-    longest = max(v + t for v, t in sizes)
-    chex.assert_shape(data.y, (3, -(-longest // 8) * 8))
-    np.testing.assert_array_equal(np.asarray(data.count), np.array(sizes))
-    for k, (n_val, n_test) in enumerate(sizes):
-        split = np.asarray(data.split[k])
-        want = np.r_[np.zeros(n_val), np.ones(n_test), -np.ones(len(split) - n_val - n_test)]
-        np.testing.assert_array_equal(split, want)
-        np.testing.assert_array_equal(
-            np.asarray(data.y[k, n_val : n_val + n_test]), tasks[k].y_test
-        )
+    assert evaluation.split_chunk(600, 256) == 200
+    assert evaluation.split_chunk(12, 5) == 4
+    for name in evaluation.SPLITS:
+        sizes = [len(getattr(t, f"y_{name}")) for t in tasks]
+        chunk = evaluation.split_chunk(max(sizes), 5)
+        data = evaluation.stack_split(tasks, name, chunk)
+        chex.assert_shape(data.y, (3, -(-max(sizes) // chunk) * chunk))
+        np.testing.assert_array_equal(np.asarray(data.count), sizes)
+        for k, n in enumerate(sizes):
+            np.testing.assert_array_equal(np.asarray(data.y[k, :n]), getattr(tasks[k], f"y_{name}"))
+            np.testing.assert_array_equal(np.asarray(data.x[k, n:]), 0.0)
