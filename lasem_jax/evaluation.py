@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lasem_jax import steps
 from lasem_jax.model import Model
 from lasem_jax.task import Task
 
@@ -24,7 +25,7 @@ class Split(NamedTuple):
 
     Attributes:
       x: `[T, N, H, W, C]` images.
-      y: `[T, N]` labels.
+      y: `[T, N]` labels, -1 at padding.
       count: `[T]` int32 number of real rows of each task (the rest is padding).
     """
 
@@ -55,7 +56,7 @@ def stack_split(tasks: Sequence[Task], name: str, chunk: int) -> Split:
     count = np.array([len(getattr(t, f"y_{name}")) for t in tasks], np.int32)
     n = -(-int(count.max()) // chunk) * chunk
     x = np.zeros((len(tasks), n, *getattr(tasks[0], f"x_{name}").shape[1:]), np.float32)
-    y = np.zeros((len(tasks), n), np.int32)
+    y = np.full((len(tasks), n), -1, np.int32)  # -1: padding, never counted.
     for i, task in enumerate(tasks):
         x[i, : count[i]] = getattr(task, f"x_{name}")
         y[i, : count[i]] = getattr(task, f"y_{name}")
@@ -68,14 +69,8 @@ def split_accuracy(
     """Accuracy (scalar float32) of task `k` of a stacked split, `chunk` images per pass."""
     xs = data.x[k].reshape(-1, chunk, *data.x.shape[2:])
     ys = data.y[k].reshape(-1, chunk)
-    rows = jnp.arange(data.y.shape[1], dtype=jnp.int32).reshape(-1, chunk)
-
-    def correct(batch: tuple[Array, Array, Array]) -> Array:
-        xb, yb, rb = batch
-        hit = jnp.argmax(model.apply_config(params, xb, config), axis=-1) == yb
-        return jnp.sum(hit & (rb < data.count[k]))
-
-    return jax.lax.map(correct, (xs, ys, rows)).sum() / data.count[k]
+    hits = steps.count_correct(lambda xb: model.apply_config(params, xb, config), xs, ys)
+    return hits / data.count[k]
 
 
 @functools.partial(jax.jit, static_argnums=(0,), static_argnames=("chunks",))

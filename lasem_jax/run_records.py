@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,7 +43,7 @@ def evaluate(
     t = len(run.finished)
     params = [*run.finished, state.params["task"]]
     which = range(t + 1) if everything else [t]
-    above = None if everything else {t: best_validation(run.records, t)}
+    above = None if everything else {t: _best_validation(run.records, t)}
     acc = evaluator.accuracies(
         state.params["shared"], params, [*run.chosen, current], which, test_above=above
     )
@@ -52,10 +53,10 @@ def evaluate(
     }
 
 
-def best_validation(records: Sequence[dict], task: int) -> float:
-    """The best validation accuracy of `task` over its epochs in `records` (`-inf` if none)."""
-    window = [r["val"][task] for r in records if r["task"] == task]
-    return max((v for v in window if v is not None), default=-np.inf)
+def _best_validation(records: Sequence[dict], task: int) -> float:
+    """The best validation accuracy of `task` in its epochs, the last records (`-inf`: none)."""
+    window = itertools.takewhile(lambda r: r["task"] == task, reversed(records))
+    return max((r["val"][task] for r in window), default=-np.inf)
 
 
 def kept_row(evaluator: evaluation.Evaluator, run: run_state.Run) -> list[float]:

@@ -237,13 +237,21 @@ def chunked_accuracy(logits_fn: Any, x: Array, y: Array, *, chunk: int) -> Array
     pad = num_chunks * chunk - n
     xs = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(num_chunks, chunk, *x.shape[1:])
     ys = jnp.pad(y, (0, pad), constant_values=-1).reshape(num_chunks, chunk)
+    return count_correct(logits_fn, xs, ys) / n
+
+
+def count_correct(logits_fn: Any, xs: Array, ys: Array) -> Array:
+    """Correct predictions (int32) of `logits_fn` on chunks `xs` `[M, b, ...]`, `ys` `[M, b]`.
+
+    Labels below 0 mark padding rows and never count.
+    """
 
     def correct(batch: tuple[Array, Array]) -> Array:
         xb, yb = batch
         pred = jnp.argmax(logits_fn(xb), axis=-1)
         return jnp.sum((pred == yb) & (yb >= 0))
 
-    return jnp.sum(jax.lax.map(correct, (xs, ys))) / n
+    return jnp.sum(jax.lax.map(correct, (xs, ys)))
 
 
 def accuracy(model: Model, params: dict, config: Array, x: Array, y: Array, *, chunk: int) -> Array:
