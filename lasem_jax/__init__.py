@@ -9,6 +9,7 @@ from lasem_jax.architectures import (
 )
 from lasem_jax.blocks import BlockNetwork, ConvBlock
 from lasem_jax.defaults import default_config
+from lasem_jax.errors import ImportNotAllowedError, LoadError, MissingFileError
 from lasem_jax.learners import LEARNERS, Learner, get_learner
 from lasem_jax.model import Model, build_model, count_params
 from lasem_jax.search_space import (
@@ -28,7 +29,10 @@ __all__ = [
     "METHODS",
     "BlockNetwork",
     "ConvBlock",
+    "ImportNotAllowedError",
     "Learner",
+    "LoadError",
+    "MissingFileError",
     "Model",
     "Task",
     "TrainedModel",

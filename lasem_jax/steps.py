@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lasem_jax import em, search_space
+from lasem_jax import em, search_space, tree_io
 from lasem_jax.model import Model
 
 Array = jax.Array
@@ -55,6 +55,10 @@ class TrainState(NamedTuple):
     opt_state: Any
     prior: em.PriorState
     rng: Array
+
+
+tree_io.register_namedtuple("lasem_jax.TrainState", TrainState)
+tree_io.register_namedtuple("lasem_jax.PriorState", em.PriorState)
 
 
 def make_optimizer(learning_rate: float) -> optax.GradientTransformation:

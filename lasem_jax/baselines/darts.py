@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from lasem_jax import consolidate, layers, run_config, steps
+from lasem_jax import consolidate, layers, run_config, steps, tree_io
 from lasem_jax.baselines import base
 from lasem_jax.model import Model
 from lasem_jax.task import Task
@@ -29,6 +29,9 @@ class DartsState(NamedTuple):
     opt_state: Any
     arch_opt_state: Any
     rng: Array
+
+
+tree_io.register_namedtuple("lasem_jax.DartsState", DartsState)
 
 
 def check_order(order: int) -> None:
