@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Callable, Sequence
 
 from lasem_jax.blocks import BlockNetwork, ConvBlock
+from lasem_jax.errors import ImportNotAllowedError
 
 Factory = Callable[..., BlockNetwork]
 
@@ -162,6 +163,29 @@ def paper_network(
 _REGISTRY: dict[str, Factory] = {
     name: functools.partial(paper_network, name) for name in ARCHITECTURES
 }
+_IMPORTED: set[str] = set()  # import paths this process has resolved (at its user's request)
+
+
+def require_import_consent(name: str, *, allow_imports: bool, option: str) -> None:
+    """Refuses an import-path architecture from a file unless allowed or already imported here.
+
+    A registered name, and an import path that this process already resolved (its own config
+    named it), pass; any other `"package.module:factory"` would import a module a file names.
+
+    Args:
+      name: `config.model.arch` as read from a file.
+      allow_imports: the caller trusts the file's import paths.
+      option: how the caller allows imports (named in the error).
+
+    Raises:
+      ImportNotAllowedError: an import path that is neither allowed nor imported before.
+    """
+    if isinstance(name, str) and ":" in name and name not in _IMPORTED and not allow_imports:
+        raise ImportNotAllowedError(
+            f"The saved config's model.arch={name!r} is an import path: loading it would import "
+            f"{name.partition(':')[0]!r} and run its code. If you trust these files, pass "
+            f"{option} (or call lasem_jax.get_architecture({name!r}) first)."
+        )
 
 
 def register_architecture(name: str, factory: Factory) -> None:
@@ -212,6 +236,7 @@ def resolve_factory(name: str) -> Factory:
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ValueError(f"Architecture {name!r}: module {module_name!r} has no factory {attr!r}.")
+    _IMPORTED.add(name)
     return factory
 
 

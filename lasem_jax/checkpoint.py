@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 from absl import logging
 
 from lasem_jax import tree_io
+from lasem_jax.errors import LoadError
 
 _PARTIAL = ".partial"
+Check = Callable[[Any, dict], None]
+
+
+class _OtherConfig(Exception):
+    """A readable checkpoint of another config (ends the search; not a damaged file)."""
 
 
 class CheckpointStore:
@@ -47,43 +54,102 @@ class CheckpointStore:
         for old in self.steps()[: -self.keep]:
             shutil.rmtree(self._path(old), ignore_errors=True)
 
-    def restore_latest(self) -> tuple[Any, dict] | None:
+    def restore_latest(self, check: Check | None = None) -> tuple[Any, dict] | None:
         """Restores the newest readable checkpoint.
 
+        Args:
+          check: called as `check(tree, meta)` on each loaded checkpoint; raises `LoadError`
+            where the contents are not what the run expects (that checkpoint is skipped).
+
         Returns:
-          `(tree, meta)`, or None if there is no readable checkpoint. Partial and unreadable
-          checkpoints are skipped with a warning.
+          `(tree, meta)`, or None if there is no checkpoint. Partial checkpoints, and unreadable
+          ones while an older one is readable, are skipped with a warning.
+
+        Raises:
+          LoadError: there are checkpoints but none is readable (the newest one's problem is
+            named, with the fix).
         """
         if os.path.isdir(self.directory):
             for name in sorted(os.listdir(self.directory)):
                 if name.endswith(_PARTIAL):
                     logging.warning("Ignoring incomplete checkpoint %s.", name)
+        problems = []
         for step in reversed(self.steps()):
             path = self._path(step)
             try:
-                return tree_io.load(path)
-            except Exception as e:
+                tree, meta = tree_io.load(path)
+                if check is not None:
+                    check(tree, meta)
+                return tree, meta
+            except LoadError as e:
                 logging.warning("Ignoring unreadable checkpoint %s: %s", path, e)
+                problems.append(e)
+        if problems:
+            raise LoadError(
+                f"{self.directory} holds checkpoints but none is readable (the newest: "
+                f"{problems[0]}); use --restart (restart=True) to discard them and train from "
+                "scratch, or another workdir."
+            )
         return None
 
-    def restore_run(self, config_json: dict[str, Any]) -> tuple[Any, dict] | None:
+    def restore_run(
+        self, config_json: dict[str, Any], check: Check | None = None
+    ) -> tuple[Any, dict] | None:
         """`restore_latest`, refusing a checkpoint of another config.
 
         Args:
           config_json: the run's config as JSON (`results_io.to_jsonable(config)`), compared
             with the `"config"` stored in each checkpoint's meta.
+          check: as in `restore_latest`, called once the config matches.
 
         Raises:
           ValueError: the newest readable checkpoint belongs to a run with another config.
+          LoadError: as in `restore_latest`.
         """
-        restored = self.restore_latest()
-        if restored is not None and restored[1].get("config") != config_json:
+
+        def same_config(tree: Any, meta: dict) -> None:
+            if meta.get("config") != config_json:
+                raise _OtherConfig
+            if check is not None:
+                check(tree, meta)
+
+        try:
+            return self.restore_latest(same_config)
+        except _OtherConfig:
             raise ValueError(
                 f"{self.directory} holds checkpoints of a run with a different config; use "
                 "--restart (restart=True) to discard them, or another workdir."
-            )
-        return restored
+            ) from None
 
     def clear(self) -> None:
         """Deletes every checkpoint (for `--restart`)."""
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def check_progress(meta: dict[str, Any], *, num_tasks: int, epochs: int) -> None:
+    """Raises `LoadError` unless a checkpoint's progress fields are what the loops write.
+
+    Args:
+      meta: the checkpoint's JSON metadata.
+      num_tasks: the run's number of tasks `T`.
+      epochs: `config.train.epochs_per_task`.
+    """
+    bounds = {"task": (0, num_tasks - 1), "epoch": (0, epochs), "global_epoch": (0, 1 << 40)}
+    for name, (low, high) in bounds.items():
+        value = meta.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise LoadError(
+                f"checkpoint field {name!r} is {value!r}, not an integer in [{low}, {high}]."
+            )
+    task = meta["task"]
+    records, kept = meta.get("records"), meta.get("kept")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise LoadError("checkpoint field 'records' is not a list of records.")
+    if (
+        not isinstance(kept, list)
+        or len(kept) != task
+        or not all(isinstance(r, list) for r in kept)
+    ):
+        raise LoadError(f"checkpoint field 'kept' is not {task} rows of accuracies.")
+    if not isinstance(meta.get("elapsed"), int | float) or isinstance(meta["elapsed"], bool):
+        raise LoadError(f"checkpoint field 'elapsed' is {meta.get('elapsed')!r}, not a number.")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
-from lasem_jax import steps
+from lasem_jax import checkpoint, steps, tree_io
+from lasem_jax.errors import LoadError
+from lasem_jax.model import Model
 
 
 @dataclasses.dataclass
@@ -80,18 +83,49 @@ def to_checkpoint(run: Run, config_json: dict, elapsed: float) -> tuple[dict, di
     return arrays, meta
 
 
-def from_checkpoint(arrays: dict, meta: dict) -> Run:
-    """Rebuilds the run saved by `to_checkpoint`.
+def check_checkpoint(
+    models: Sequence[Model], hp: steps.StepConfig, epochs: int, arrays: Any, meta: dict
+) -> None:
+    """Raises `LoadError` unless a checkpoint holds what `to_checkpoint` writes for this run.
 
-    Raises:
-      ValueError: the checkpoint lacks a field (written by an older lasem_jax).
+    Its progress fields must be in range, and its arrays must have the structure, shapes and
+    dtypes that fresh parameters and a fresh train state of the run's models have.
+
+    Args:
+      models: the run's model per task.
+      hp: the run's step configuration.
+      epochs: `config.train.epochs_per_task`.
+      arrays: the checkpoint's tree.
+      meta: its JSON metadata.
     """
-    missing = [name for name in _META_FIELDS if name not in meta]
+    missing = [name for name in (*_META_FIELDS, "elapsed") if name not in meta]
     if missing:
-        raise ValueError(
-            f"The checkpoint has no {missing} (written by an older lasem_jax); use --restart "
-            "(restart=True) to train from scratch, or another workdir."
+        raise LoadError(f"the checkpoint has no {missing} (written by an older lasem_jax?).")
+    checkpoint.check_progress(meta, num_tasks=len(models), epochs=epochs)
+    task, num_layers = meta["task"], models[0].num_layers
+    chosen, alive = meta["chosen"], meta["alive"]
+    rows = [*chosen, alive] if isinstance(chosen, list) and len(chosen) == task else [None]
+    if not all(isinstance(r, list) and len(r) == num_layers for r in rows) or not all(
+        isinstance(b, bool) for r in rows for b in r
+    ):
+        raise LoadError(
+            f"checkpoint fields 'chosen' and 'alive' must be {task} and 1 lists of {num_layers} "
+            "bools."
         )
+    key = jax.random.PRNGKey(0)
+    shared, model = models[0].init_shared(key), models[task]
+    params = {"shared": shared, "task": model.init_task(key)}
+    expected = {
+        "rng": key,
+        "shared": shared,
+        "finished": [models[k].init_task(key) for k in range(task)],
+        "state": steps.init_state(model, hp, params, key, 1.0),
+    }
+    tree_io.check_like(arrays, expected, "the checkpoint's arrays")
+
+
+def from_checkpoint(arrays: dict, meta: dict) -> Run:
+    """Rebuilds the run saved by `to_checkpoint` (checked by `check_checkpoint`)."""
     fields = {name: meta[name] for name in _META_FIELDS}
     return Run(
         rng=arrays["rng"],

@@ -195,7 +195,9 @@ def _run(
         )
         if restart:
             store.clear()
-    run = _resume(store, config_json) if store else None
+    epochs = int(config.train.epochs_per_task)
+    check = functools.partial(run_state.check_checkpoint, models, hp, epochs)
+    run = _resume(store, config_json, check) if store else None
     if run is None:
         key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
         shared = models[0].init_shared(init_key)
@@ -207,7 +209,6 @@ def _run(
     eval_every = int(config.train.eval_every_epochs)
     run_cfg = jnp.asarray(static_cfg if static_cfg is not None else np.ones(num_layers, bool))
     every = int(config.train.checkpoint_every_epochs)
-    epochs = int(config.train.epochs_per_task)
     start = time.time()
     while run.task < len(tasks):
         t, task, model = run.task, tasks[run.task], models[run.task]
@@ -287,9 +288,11 @@ def _run(
     return results
 
 
-def _resume(store: checkpoint.CheckpointStore, config_json: dict) -> run_state.Run | None:
-    """The run saved in the newest readable checkpoint, or None."""
-    restored = store.restore_run(config_json)
+def _resume(
+    store: checkpoint.CheckpointStore, config_json: dict, check: checkpoint.Check
+) -> run_state.Run | None:
+    """The run saved in the newest readable checkpoint that passes `check`, or None."""
+    restored = store.restore_run(config_json, check)
     if restored is None:
         return None
     arrays, meta = restored

@@ -15,11 +15,17 @@ from lasem_jax.data import make_tasks
 from launch import common
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The workdir of a finished run.")
+_ALLOW_IMPORTS = flags.DEFINE_bool(
+    "allow_imports",
+    False,
+    "Let a saved config's import-path model.arch ('package.module:factory') import its module: "
+    "only for workdirs you trust, importing runs the module's code.",
+)
 
 
-def evaluate(workdir: str) -> list[float]:
+def evaluate(workdir: str, *, allow_imports: bool = False) -> list[float]:
     """Test accuracy of every task of the run in `workdir` with its saved model."""
-    model = lasem_jax.load_trained(workdir)
+    model = lasem_jax.load_trained(workdir, allow_imports=allow_imports)
     tasks = make_tasks(model.config.data, seed=int(model.config.seed), workdir=workdir)
     if len(tasks) != model.num_tasks:
         raise ValueError(
@@ -34,7 +40,7 @@ def main(argv: list[str]) -> None:
         common.fail(f"unexpected arguments {argv[1:]}; flags look like --workdir=DIR.")
     if not _WORKDIR.value:
         common.fail("--workdir is required: the workdir of a finished run.")
-    accuracies = evaluate(_WORKDIR.value)
+    accuracies = evaluate(_WORKDIR.value, allow_imports=_ALLOW_IMPORTS.value)
     for k, acc in enumerate(accuracies):
         print(f"task {k}: test accuracy {acc:.4f}")
     summary = {"test_accuracy": accuracies, "mean": sum(accuracies) / len(accuracies)}

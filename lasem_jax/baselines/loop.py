@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -20,9 +21,11 @@ from lasem_jax import (
     results_io,
     search_space,
     trained,
+    tree_io,
     workdir_lock,
 )
 from lasem_jax.baselines.base import Baseline
+from lasem_jax.errors import LoadError
 from lasem_jax.task import Task
 
 
@@ -103,12 +106,14 @@ def _train(
         )
         if restart:
             store.clear()
-    progress = _resume(store, runner, config_json) if store else None
+    epochs = int(config.train.epochs_per_task)
+    check = functools.partial(_check_checkpoint, method, config, tasks, epochs)
+    progress = _resume(store, runner, config_json, check) if store else None
     progress = progress or Progress(key=jax.random.PRNGKey(config.seed))
     metrics_path = os.path.join(workdir, "metrics.jsonl") if workdir else None
     if metrics_path:  # Exactly the records of the run so far: no duplicates after a resume.
         results_io.write_jsonl_atomic(metrics_path, progress.records)
-    epochs, every = int(config.train.epochs_per_task), int(config.train.checkpoint_every_epochs)
+    every = int(config.train.checkpoint_every_epochs)
     start = time.time()
     p = progress
     while p.task < len(tasks):
@@ -167,11 +172,32 @@ def _record(
     return record
 
 
+def _check_checkpoint(
+    method: type[Baseline],
+    config: ml_collections.ConfigDict,
+    tasks: Sequence[Task],
+    epochs: int,
+    tree: Any,
+    meta: dict,
+) -> None:
+    """Raises `LoadError` unless the checkpoint's progress and state load into a fresh runner."""
+    checkpoint.check_progress(meta, num_tasks=len(tasks), epochs=epochs)
+    if not isinstance(tree, dict) or set(tree) != {"runner", "key"}:
+        raise LoadError("the checkpoint's arrays are not {'runner', 'key'}.")
+    tree_io.check_like(tree["key"], jax.random.PRNGKey(0), "the checkpoint's key")
+    try:
+        method(config, list(tasks)).load_train_state(tree["runner"])
+    except (TypeError, KeyError, ValueError, AttributeError, IndexError) as e:
+        raise LoadError(
+            f"the checkpoint's state does not fit method {method.name}: {type(e).__name__}: {e}"
+        ) from None
+
+
 def _resume(
-    store: checkpoint.CheckpointStore, runner: Baseline, config_json: dict
+    store: checkpoint.CheckpointStore, runner: Baseline, config_json: dict, check: checkpoint.Check
 ) -> Progress | None:
-    """Restores `runner` and the run's progress from the newest checkpoint, if any."""
-    restored = store.restore_run(config_json)
+    """Restores `runner` and the run's progress from the newest checkpoint that passes `check`."""
+    restored = store.restore_run(config_json, check)
     if restored is None:
         return None
     tree, meta = restored
