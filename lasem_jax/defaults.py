@@ -14,6 +14,8 @@ import ml_collections
 TINY_EPOCHS_PER_TASK = 3
 TINY_WIDTH = 0.25
 TINY_LR = 1e-2
+# `train.matmul_precision` values: `jax.default_matmul_precision`'s float32 choices.
+MATMUL_PRECISIONS = ("highest", "high", "default")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -98,6 +100,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.train.eval_every_epochs = 1  # k > 1: fewer evaluations, exact metrics (README)
     c.train.checkpoint_every_epochs = 10  # also at every task's end; 0: only at task ends
     c.train.keep_checkpoints = 2  # complete checkpoints kept in <workdir>/checkpoints
+    # Precision of float32 matmuls and convolutions (`jax.default_matmul_precision`): highest
+    # (full float32 on every backend, as the CPU and the authors' float32 code compute) | high
+    # (backend-dependent middle ground) | default (the faster GPU choice: TF32 on NVIDIA GPUs,
+    # which changes the numerics; on a CPU all three compute float32 alike).
+    c.train.matmul_precision = "highest"
     return c
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -11,13 +12,38 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from lasem_jax import metrics, results_io
+from lasem_jax import defaults, metrics, results_io
 from lasem_jax.task import Task
 
 
 def learning_rate(config: ml_collections.ConfigDict, global_epoch: int) -> float:
     """`lr0 / (1 + global_epoch * decay)`: the reference code's schedule, global over tasks."""
     return config.optim.lr / (1.0 + global_epoch * config.optim.lr_decay)
+
+
+def precision_of(config: ml_collections.ConfigDict) -> str:
+    """`config.train.matmul_precision`, or the default "highest" where the config lacks it.
+
+    Configs built by hand or saved before the field existed have no `train.matmul_precision`.
+    """
+    default = defaults.default_config().train.matmul_precision
+    return str(config.train.get("matmul_precision", default))
+
+
+def matmul_precision(config: ml_collections.ConfigDict) -> contextlib.AbstractContextManager:
+    """The precision of float32 matmuls and convolutions for a run, as a context manager.
+
+    `jax.default_matmul_precision(config.train.matmul_precision)`: computations traced (jitted)
+    inside it use that precision ("highest": full float32 on every backend; "default": TF32 on
+    NVIDIA GPUs, faster but numerically different). Wrap training and evaluation in it.
+
+    Args:
+      config: the run's config (`train.matmul_precision`, see `precision_of`).
+
+    Returns:
+      The context manager; `with matmul_precision(config): ...`.
+    """
+    return jax.default_matmul_precision(precision_of(config))
 
 
 def device_splits(task: Task) -> dict[str, tuple[jax.Array, jax.Array]]:
@@ -73,6 +99,7 @@ def base_results(
         "dataset": config.data.name,
         "num_tasks": len(tasks),
         "seed": int(config.seed),
+        "matmul_precision": precision_of(config),
         **metrics.summarize(records, len(tasks), kept_rows),
         "chosen_configs": None,
         "transfer_fraction_per_layer": None,

@@ -37,6 +37,8 @@ IGNORED = frozenset(
         "data.design_file",  # a task design to reuse (like the seed, it is averaged over)
     }
 )
+# Every method reads `train.matmul_precision` and it is not ignored: "default" (TF32 on a GPU)
+# and "highest" compute different numbers, so runs at different precisions are not averaged.
 # Config fields replaced by the results' own `method`, `learner`, `dataset` and `num_tasks`.
 _FROM_RESULTS = {"method", "learner", "data.name", "data.num_tasks"}
 # Fields (exact names, or sections ending in ".") read only by some methods.

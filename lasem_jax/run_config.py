@@ -47,9 +47,10 @@ def make_model(config: ml_collections.ConfigDict, task: Task) -> Model:
 def validate_settings(config: ml_collections.ConfigDict, num_layers: int) -> None:
     """Refuses, before any training, a config that cannot train or would train silently wrong.
 
-    Checks the names (learner, likelihood, prior, `static_config` for method static, the LASEM
-    fixed prior's `em.fixed_config`, the partition, `darts.order`) and the range of every
-    numeric field of `lasem_jax.defaults.default_config` (`RANGES`), whichever method reads it.
+    Checks the names (learner, likelihood, prior, `train.matmul_precision`, `static_config` for
+    method static, the LASEM fixed prior's `em.fixed_config`, the partition, `darts.order`) and
+    the range of every numeric field of `lasem_jax.defaults.default_config` (`RANGES`),
+    whichever method reads it.
 
     Args:
       config: the run's config.
@@ -69,6 +70,7 @@ def validate_settings(config: ml_collections.ConfigDict, num_layers: int) -> Non
         )
     if config.em.prior not in em.PRIORS:
         raise ValueError(f"config.em.prior={config.em.prior!r} is unknown; use one of {em.PRIORS}.")
+    _check_matmul_precision(config)
     m = config.model
     _named("model.partition", search_space.validate_partition, num_layers, m.partition)
     if config.method == "static":
@@ -225,6 +227,17 @@ def lasem_phase(config: ml_collections.ConfigDict, epoch: int) -> str:
 def _phase_epochs(config: ml_collections.ConfigDict) -> tuple[int, int]:
     """`(em.warmup_epochs, em.finetune_epochs)`, 0 where the config lacks the field."""
     return int(config.em.get("warmup_epochs", 0)), int(config.em.get("finetune_epochs", 0))
+
+
+def _check_matmul_precision(config: ml_collections.ConfigDict) -> None:
+    """`train.matmul_precision` is one of `defaults.MATMUL_PRECISIONS` (or absent)."""
+    present, value = _lookup(config, "train.matmul_precision")
+    if present and (not isinstance(value, str) or value not in defaults.MATMUL_PRECISIONS):
+        raise ValueError(
+            f"config.train.matmul_precision={value!r} is unknown; use one of "
+            f"{defaults.MATMUL_PRECISIONS}, e.g. --config.train.matmul_precision=highest "
+            "(the default: float32 everywhere)."
+        )
 
 
 def _check_den_thresholds(config: ml_collections.ConfigDict) -> None:

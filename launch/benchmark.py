@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-from absl import app, flags
+from absl import flags
 
 from lasem_jax import prefix_plan, results_io, steps
 from lasem_jax.model import Model, build_model
+from launch import common
 
 _ARCH = flags.DEFINE_string("arch", "cifar100_4", "Architecture name.")
 _BATCH = flags.DEFINE_integer("batch_size", 10, "Minibatch size B.")
@@ -158,4 +159,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run(main)

@@ -1,4 +1,4 @@
-"""What the launchers share: the config flag, one-line errors, signals, workdirs, progress lines."""
+"""What the launchers share: config flag, errors, signals, workdirs, progress, compilation cache."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import jax
 import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -25,6 +26,18 @@ _DEBUG = flags.DEFINE_bool("debug", False, "On an error, show its traceback too.
 _PRINT_CONFIG = flags.DEFINE_bool(
     "print_config", False, "Print the resolved config (every --config.<field>) and exit."
 )
+_COMPILATION_CACHE = flags.DEFINE_string(
+    "compilation_cache",
+    None,
+    "Directory of JAX's persistent compilation cache: later runs load the compiled training "
+    "programs from it instead of compiling them again. Unset: $JAX_COMPILATION_CACHE_DIR if set, "
+    "else $LASEM_JAX_CACHE_DIR, else $XDG_CACHE_HOME/lasem_jax/jax, else "
+    "~/.cache/lasem_jax/jax. --compilation_cache= (empty) turns the cache off.",
+)
+# Programs compiling faster than this are not cached: 0 caches every program (JAX's default, 1 s,
+# skips the epoch programs of small networks, and even small programs load faster than they
+# compile); a set $JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS wins.
+CACHE_MIN_COMPILE_SECS = 0.0
 _define_errors: list[Exception] = []
 
 
@@ -103,6 +116,76 @@ def start(
     if not workdir:
         fail(f"--workdir is required: {what}.")
     return config
+
+
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> str:
+    """The compilation cache directory without --compilation_cache and $JAX_COMPILATION_CACHE_DIR.
+
+    `$LASEM_JAX_CACHE_DIR` if set, else `$XDG_CACHE_HOME/lasem_jax/jax`, else
+    `~/.cache/lasem_jax/jax`.
+
+    Args:
+      environ: the environment (default `os.environ`).
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("LASEM_JAX_CACHE_DIR"):
+        return environ["LASEM_JAX_CACHE_DIR"]
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "lasem_jax", "jax")
+
+
+def compilation_cache_dir(flag: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The compilation cache directory to use, or None for no cache.
+
+    Args:
+      flag: the value of --compilation_cache: None if not given, "" to turn the cache off.
+      environ: the environment (default `os.environ`); a set `$JAX_COMPILATION_CACHE_DIR` wins
+        over `default_cache_dir`.
+    """
+    if flag is not None:
+        return flag or None
+    environ = os.environ if environ is None else environ
+    return environ.get("JAX_COMPILATION_CACHE_DIR") or default_cache_dir(environ)
+
+
+def enable_compilation_cache(path: str | None) -> str | None:
+    """Turns on JAX's persistent compilation cache in `path` (None: turns it off).
+
+    Creates the directory; where that fails (e.g. a file is in the way) logs one warning and
+    runs without a cache. Logs one line naming the directory used. Call before anything is
+    compiled: JAX opens the cache at the first compilation.
+
+    Args:
+      path: the cache directory (`~` expanded), or None.
+
+    Returns:
+      The absolute cache directory, or None if the process runs without a cache.
+    """
+    if path is None:
+        jax.config.update("jax_enable_compilation_cache", False)
+        logging.info("Compilation cache: off (--compilation_cache=)")
+        return None
+    path = os.path.abspath(os.path.expanduser(path))
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        jax.config.update("jax_enable_compilation_cache", False)
+        in_the_way = os.path.exists(path) and not os.path.isdir(path)
+        logging.warning(
+            "Compilation cache %s is not a writable directory (%s); running without a cache "
+            "(pass another --compilation_cache=DIR, or --compilation_cache= to turn it off).",
+            path,
+            "a file is in the way" if in_the_way else e.strerror or e,
+        )
+        return None
+    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_COMPILE_SECS)
+    logging.info("Compilation cache: %s (--compilation_cache=DIR to move it, empty: off)", path)
+    return path
 
 
 def print_written(written: Sequence[str], show: str) -> None:
@@ -184,12 +267,16 @@ def hide_orbax_info(record: pylogging.LogRecord) -> bool:
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-    """`app.run(main)` with one-line errors (exit 2), graceful signals (exit 130 / 143)."""
+    """`app.run(main)` with one-line errors (exit 2), graceful signals (exit 130 / 143).
+
+    Before `main`, turns on the persistent compilation cache (--compilation_cache).
+    """
     if _define_errors:
         fail(message(_define_errors[0]) + " (--print_config lists the fields)")
 
     def wrapped(argv: list[str]) -> None:
         logging.get_absl_handler().addFilter(hide_orbax_info)
+        enable_compilation_cache(compilation_cache_dir(_COMPILATION_CACHE.value))
         try:
             with interrupt.graceful_stop():
                 main(argv)
