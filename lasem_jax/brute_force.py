@@ -130,8 +130,8 @@ def search_task(
         if len(group) == 1:  # Through the caller's driver, which may batch it with other runs.
             trained = [(yield from group[0])]
         else:
-            devices = int(config.train.num_devices)
-            trained = lockstep.drive(group, vmap=True, num_devices=devices)
+            devices, cap = int(config.train.num_devices), int(config.train.max_batched_runs)
+            trained = lockstep.drive(group, vmap=True, num_devices=devices, max_runs=cap)
         for state, records in trained:  # Keep only the best state so far.
             scores.append(score(records))
             if best_index(scores) == len(scores) - 1:

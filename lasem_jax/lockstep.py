@@ -1,8 +1,9 @@
-"""Runs several lifelong runs in lockstep, batching equal-shaped epochs into one vmapped call."""
+"""Runs lifelong runs in lockstep: equal-shaped epochs as one call, each device its own runs."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Generator, Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from lasem_jax import interrupt, steps
+from lasem_jax import batch_memory, interrupt, steps
 from lasem_jax.model import Model
 
 jitted_train_epoch = jax.jit(steps.train_epoch, static_argnums=(0, 1))
@@ -64,7 +65,41 @@ def _run_batched_epoch(
     return jax.vmap(one)(states, xs, ys, configs)
 
 
-jitted_batched_epoch = jax.jit(_run_batched_epoch, static_argnums=(0, 1))
+@functools.cache
+def sharded_epoch(model: Model, hp: steps.StepConfig, mesh: jax.sharding.Mesh) -> Any:
+    """The jitted batched epoch with the run axis split over `mesh`'s devices (`shard_map`).
+
+    Each device trains only its own runs (a vmap over its block of the run axis): the program
+    holds no collective. The stacked state (argument 0) is donated. Called as
+    `fn(states, xs, ys, lr, configs)`, the run axis a multiple of the mesh's size. On a
+    one-device mesh it is the plain vmapped epoch (no sharding, so the runs' arrays stay
+    uncommitted like those of a run trained alone, and share its compiled evaluation).
+    """
+    runs, replicated = PartitionSpec("runs"), PartitionSpec()
+    local = functools.partial(_run_batched_epoch, model, hp)
+    if mesh.devices.size == 1:
+        return jax.jit(local, donate_argnums=0)
+    mapped = jax.shard_map(
+        local,
+        mesh=mesh,
+        in_specs=(runs, runs, runs, replicated, runs),
+        out_specs=(runs, runs),
+    )
+    return jax.jit(mapped, donate_argnums=0)
+
+
+def jitted_batched_epoch(
+    model: Model,
+    hp: steps.StepConfig,
+    mesh: jax.sharding.Mesh,
+    states: steps.TrainState,
+    xs: jax.Array,
+    ys: jax.Array,
+    lr: float,
+    configs: jax.Array,
+) -> EpochResult:
+    """One batched epoch of stacked runs on `mesh` (`sharded_epoch`); `states` is donated."""
+    return sharded_epoch(model, hp, mesh)(states, xs, ys, jnp.float32(lr), configs)
 
 
 def run_mesh(num_devices: int = 0) -> jax.sharding.Mesh:
@@ -82,48 +117,127 @@ def run_mesh(num_devices: int = 0) -> jax.sharding.Mesh:
     return jax.sharding.Mesh(np.array(devices[: num_devices or len(devices)]), ("runs",))
 
 
-def _train(
-    requests: Sequence[EpochRequest], mesh: jax.sharding.Mesh | None = None
-) -> list[EpochResult]:
-    """Trains equal-keyed requests: one call, vmapped over the runs when there are several.
+@jax.jit
+def _stack(*trees: Any) -> Any:
+    """Trees of equal structure stacked along a new leading axis (one call for all leaves)."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
 
-    The run axis is padded (with copies of the last run) to a multiple of the mesh's devices
-    and sharded over them; the padding's results are dropped. Each result's dict gets
-    `num_devices`, the number of devices the epoch was spread over.
+
+@jax.jit
+def _pick(tree: Any, i: jax.Array) -> Any:
+    """Entry `i` of every leaf of a stacked tree (one call, compiled once per structure)."""
+    return jax.tree.map(lambda leaf: leaf[i], tree)
+
+
+def _to_mesh(trees: Sequence[Any], mesh: jax.sharding.Mesh) -> Any:
+    """`trees` stacked and split over `mesh` along the run axis, without leaving the devices."""
+    if mesh.devices.size == 1:
+        return _stack(*trees)
+    home = mesh.devices.flat[0]
+    stacked = _stack(*jax.device_put(list(trees), home))
+    return jax.device_put(stacked, jax.sharding.NamedSharding(mesh, PartitionSpec("runs")))
+
+
+def _from_mesh(stacked: Any, mesh: jax.sharding.Mesh) -> list[Any]:
+    """Each run's tree of a stacked, run-sharded tree: per device one call, on the devices.
+
+    With several devices the runs' trees are gathered on the mesh's first device, where the
+    rest of a run (evaluation, consolidation) computes.
     """
-    r = requests[0]
-    if len(requests) == 1 and r.hp.batch_devices > 1:  # One run, its minibatches split.
+    if mesh.devices.size == 1:
+        return [_pick(stacked, np.int32(k)) for k in range(jax.tree.leaves(stacked)[0].shape[0])]
+    leaves, treedef = jax.tree.flatten(stacked)
+    blocks = []  # each device's block of runs, as plain single-device arrays
+    for d in range(mesh.devices.size):
+        shards = [sorted(a.addressable_shards, key=lambda s: s.index[0].start or 0) for a in leaves]
+        blocks.append(jax.tree.unflatten(treedef, [jax.device_put(sh[d].data) for sh in shards]))
+    home = mesh.devices.flat[0]
+    return [
+        jax.device_put(_pick(block, np.int32(k)), home)
+        for block in blocks
+        for k in range(jax.tree.leaves(block)[0].shape[0])
+    ]
+
+
+@dataclasses.dataclass
+class _Resident:
+    """A batch of runs kept on the mesh between epochs.
+
+    Attributes:
+      states: the stacked, run-sharded train states after the last epoch (donated next call).
+      data: the stacked `(xs, ys)` training sets.
+      handed: each run's state as handed out after the last epoch: if a run's next request
+        carries exactly these objects, `states` is trained on without re-stacking.
+      sources: each run's `(x, y)` objects that `data` was stacked from.
+    """
+
+    states: Any
+    data: tuple[jax.Array, jax.Array]
+    handed: list[Any]
+    sources: list[tuple[Any, Any]]
+
+
+def _train_single(r: EpochRequest) -> EpochResult:
+    """One run's epoch on its own (its minibatches split over devices with `batch_devices`)."""
+    if r.hp.batch_devices > 1:
         devices = np.array(jax.local_devices()[: r.hp.batch_devices])
         whole = jax.sharding.NamedSharding(jax.sharding.Mesh(devices, ("b",)), PartitionSpec())
         args = jax.device_put((r.state, r.x, r.y, jnp.asarray(r.config)), whole)
         state, out = jax.device_get(jitted_train_epoch(r.model, r.hp, *args[:3], r.lr, args[3]))
         state = jax.tree_util.tree_map(jnp.asarray, state)  # Back on the default device.
-        return [(state, {**out, "num_devices": r.hp.batch_devices})]
+        return state, {**out, "num_devices": r.hp.batch_devices}
+    state, out = jitted_train_epoch(r.model, r.hp, r.state, r.x, r.y, r.lr, r.config)
+    return state, {**jax.device_get(out), "num_devices": 1}
+
+
+def _train(
+    requests: Sequence[EpochRequest],
+    mesh: jax.sharding.Mesh | None = None,
+    resident: _Resident | None = None,
+) -> tuple[list[EpochResult], _Resident | None]:
+    """Trains equal-keyed requests: one call, vmapped over the runs when there are several.
+
+    The run axis is padded (with copies of the last run) to a multiple of the mesh's devices
+    and sharded over them; the padding's results are dropped. The stacked states and data stay
+    on the mesh (`resident`, returned for the next call): they are re-stacked only when a run
+    brings other state or data than it was handed. The host receives the epoch's statistics
+    in one transfer. Each result's dict gets `num_devices`, the devices the epoch used.
+
+    Returns:
+      Each request's `(state, statistics)`, and the resident batch (None for a single run).
+    """
+    r = requests[0]
     if len(requests) == 1:
-        state, out = jitted_train_epoch(r.model, r.hp, r.state, r.x, r.y, r.lr, r.config)
-        return [(state, {**out, "num_devices": 1})]
+        return [_train_single(r)], None
     mesh = mesh or run_mesh()
     size = mesh.devices.size
     padded = [*requests, *[requests[-1]] * (-len(requests) % size)]
-    sharding = jax.sharding.NamedSharding(mesh, PartitionSpec("runs"))
-
-    def stack(*leaves: jax.Array) -> jax.Array:
-        return jax.device_put(jnp.stack(leaves), sharding)
-
-    states = jax.tree_util.tree_map(stack, *[q.state for q in padded])
-    xs, ys = stack(*[q.x for q in padded]), stack(*[q.y for q in padded])
-    configs = stack(*[jnp.asarray(q.config) for q in padded])
-    batched = jitted_batched_epoch(r.model, r.hp, states, xs, ys, r.lr, configs)
-    batched = jax.device_get(batched)  # One transfer; the runs continue from host copies.
+    sources = [(q.x, q.y) for q in padded]
+    if resident is None or any(
+        a is not x or b is not y for (a, b), (x, y) in zip(resident.sources, sources, strict=True)
+    ):
+        data = (_to_mesh([q.x for q in padded], mesh), _to_mesh([q.y for q in padded], mesh))
+    else:
+        data = resident.data
+    if resident is None or any(
+        q.state is not h for q, h in zip(padded, resident.handed, strict=True)
+    ):
+        states = _to_mesh([q.state for q in padded], mesh)
+    else:
+        states = resident.states
+    configs = _to_mesh([jnp.asarray(q.config) for q in padded], mesh)
+    states, out = jitted_batched_epoch(r.model, r.hp, mesh, states, *data, r.lr, configs)
+    handed = _from_mesh(states, mesh)
+    stats = jax.device_get(out)  # One transfer of every run's statistics.
     results = [
-        jax.tree_util.tree_map(lambda a, k=k: jnp.asarray(a[k]), batched)
+        (handed[k], {**{name: v[k] for name, v in stats.items()}, "num_devices": size})
         for k in range(len(requests))
     ]
-    return [(state, {**out, "num_devices": size}) for state, out in results]
+    return results, _Resident(states, data, handed, sources)
 
 
 def drive(
-    runs: Sequence[RunGenerator], *, vmap: bool, num_devices: int = 0
+    runs: Sequence[RunGenerator], *, vmap: bool, num_devices: int = 0, max_runs: int = 0
 ) -> list[dict[str, Any]]:
     """Runs generators that yield `EpochRequest`s and return results, in lockstep.
 
@@ -136,6 +250,8 @@ def drive(
       runs: started-or-not generators (e.g. `trainer.lifelong_run`).
       vmap: batch compatible requests; False trains every request on its own.
       num_devices: local devices the run axis is sharded over (0: all).
+      max_runs: most runs one call batches (`config.train.max_batched_runs`); 0: as many as
+        fit in the device's memory (`batch_memory.runs_per_call`).
 
     Returns:
       Each generator's return value, in order.
@@ -158,16 +274,42 @@ def drive(
             pending.pop(i, None)
 
     mesh = run_mesh(num_devices)
+    resident: dict[tuple, _Resident] = {}
+    caps: dict[tuple, int] = {}
     for i in range(len(runs)):
         advance(i, None)
     while pending:
         groups: dict[tuple, list[int]] = {}
         for i, request in pending.items():
             groups.setdefault(request.batch_key() if vmap else (i,), []).append(i)
-        for members in groups.values():
-            trained = _train([pending[i] for i in members], mesh)
+        kept = {}
+        for key, members in _capped(groups, pending, mesh, max_runs, caps):
+            batch = (key, tuple(members))
+            trained, kept[batch] = _train([pending[i] for i in members], mesh, resident.get(batch))
             for i, result in zip(members, trained, strict=True):
                 advance(i, result)
+        resident = {batch: r for batch, r in kept.items() if r is not None}
     if stopped:
         raise stopped[0]
     return results
+
+
+def _capped(
+    groups: dict[tuple, list[int]],
+    pending: dict[int, EpochRequest],
+    mesh: jax.sharding.Mesh,
+    max_runs: int,
+    caps: dict[tuple, int],
+) -> list[tuple[tuple, list[int]]]:
+    """The groups split into calls of at most `runs_per_call` runs (measured once per key)."""
+    calls = []
+    for key, members in groups.items():
+        if len(members) == 1:
+            calls.append((key, members))
+            continue
+        if key not in caps:
+            requests = [pending[i] for i in members]
+            caps[key] = batch_memory.runs_per_call(requests, mesh, max_runs, sharded_epoch)
+        cap = caps[key]
+        calls.extend((key, members[i : i + cap]) for i in range(0, len(members), cap))
+    return calls

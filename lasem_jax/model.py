@@ -176,43 +176,52 @@ class Model:
             src = layers.max_pool(src, layer.pool)
         return src
 
-    def features_all(self, params: Params, x: Array) -> Array:
+    def features_all(self, params: Params, x: Array, *, batch_major: bool = False) -> Array:
         """Flattened block features of every configuration, sharing common prefixes.
 
         Args:
           params: `{"shared", "task"}` parameters.
           x: `[B, ...]` inputs (`[B, H, W, Cin]` images for conv networks).
+          batch_major: keep the prefixes' activations as `[B, P, ...]` rather than
+            `[P, B, ...]`. The same numbers; with the batch split over devices (data
+            parallel) folding the prefixes into a batch-major axis keeps each device's rows
+            its own, where the prefix-major fold would gather the whole batch.
 
         Returns:
           `[C, B, F]` features, row c for `configs[c]`.
         """
-        batch = x.shape[0]
-        h = x[None]
+        batch, ax = x.shape[0], int(batch_major)  # ax: the prefix axis
+        h = jnp.expand_dims(x, ax)
         layer_inputs: dict[int, Array] = {}
         for i, (layer, step) in enumerate(zip(self.arch.layers, self.plan.steps, strict=True)):
             if not isinstance(layer, ConvBlock):
-                h = self._block_all(params, i, h, step)
+                h = self._block_all(params, i, h, step, ax)
                 continue
             layer_inputs[i] = h
             (w_t, b_t), (w_s, b_s) = self._kernels(params, i)
             if step.branch:
                 z = _conv_prefixes(h, jnp.concatenate([w_t, w_s], axis=-1))
                 c = layer.channels
-                z = jnp.concatenate([z[..., :c] + b_t, z[..., c:] + b_s], axis=0)
+                z = jnp.concatenate([z[..., :c] + b_t, z[..., c:] + b_s], axis=ax)
             else:
-                z_t = _conv_prefixes(h[step.transfer_idx], w_t) + b_t
-                z_s = _conv_prefixes(h[step.specific_idx], w_s) + b_s
-                z = jnp.concatenate([z_t, z_s], axis=0)
+                z_t = _conv_prefixes(jnp.take(h, step.transfer_idx, axis=ax), w_t) + b_t
+                z_s = _conv_prefixes(jnp.take(h, step.specific_idx, axis=ax), w_s) + b_s
+                z = jnp.concatenate([z_t, z_s], axis=ax)
             z = jax.nn.relu(z)
             if i in self._skip_into:
                 src = self._skip_into[i]
                 pool = functools.partial(self._pool_skip, i=src, j=i)
-                z = z + _map_prefixes(layer_inputs[src], pool)[self.plan.ancestors(src, i)]
+                skip = _map_prefixes(layer_inputs[src], pool)
+                z = z + jnp.take(skip, self.plan.ancestors(src, i), axis=ax)
             h = _map_prefixes(z, lambda t, p=layer.pool: layers.max_pool(t, p))
+        if batch_major:
+            return jnp.swapaxes(h.reshape(batch, h.shape[1], -1)[:, self.plan.config_rows], 0, 1)
         return h.reshape(h.shape[0], batch, -1)[self.plan.config_rows]
 
-    def _block_all(self, params: Params, i: int, h: Array, step: prefix_plan.LayerStep) -> Array:
-        """A non-conv block on `[P, B, ...]` prefixes: each path applied to its prefixes.
+    def _block_all(
+        self, params: Params, i: int, h: Array, step: prefix_plan.LayerStep, ax: int
+    ) -> Array:
+        """A non-conv block on prefixes (axis `ax`): each path applied to its prefixes.
 
         A `ConvBlock` instead runs both paths of a branch as one convolution with the two
         kernels concatenated (`features_all`), which a generic block cannot.
@@ -222,10 +231,11 @@ class Model:
         if step.branch:
             h_t = h_s = h
         else:
-            h_t, h_s = h[step.transfer_idx], h[step.specific_idx]
+            h_t = jnp.take(h, step.transfer_idx, axis=ax)
+            h_s = jnp.take(h, step.specific_idx, axis=ax)
         z_t = _map_prefixes(h_t, functools.partial(apply_block, block, p_t))
         z_s = _map_prefixes(h_s, functools.partial(apply_block, block, p_s))
-        return jnp.concatenate([z_t, z_s], axis=0)
+        return jnp.concatenate([z_t, z_s], axis=ax)
 
     def features_config(self, params: Params, x: Array, config: Any) -> Array:
         """Flattened block features `[B, F]` of one configuration `[L]` bool (may be traced)."""
@@ -252,10 +262,20 @@ class Model:
         return layers.apply_head(params["task"]["head"], feats, dropout_rng=rng if train else None)
 
     def apply_all(
-        self, params: Params, x: Array, *, train: bool = False, rng: Array | None = None
+        self,
+        params: Params,
+        x: Array,
+        *,
+        train: bool = False,
+        rng: Array | None = None,
+        batch_major: bool = False,
     ) -> Array:
-        """Logits `[C, B, K]` of every configuration on inputs `x` `[B, ...]`."""
-        return self.head(params, self.features_all(params, x), train=train, rng=rng)
+        """Logits `[C, B, K]` of every configuration on inputs `x` `[B, ...]`.
+
+        `batch_major` as in `features_all` (for a batch split over devices).
+        """
+        features = self.features_all(params, x, batch_major=batch_major)
+        return self.head(params, features, train=train, rng=rng)
 
     def apply_config(
         self,
@@ -275,12 +295,12 @@ class Model:
 
 
 def _conv_prefixes(h: Array, w: Array) -> Array:
-    """Convolves `[P, B, H, W, C]` activations with one kernel -> `[P, B, H, W, C']`."""
+    """Convolves `[P, B, H, W, C]` (or `[B, P, ...]`) activations with one kernel."""
     return _map_prefixes(h, lambda t: layers.conv2d(t, w))
 
 
 def _map_prefixes(h: Array, fn: Any) -> Array:
-    """Applies an NHWC function to `[P, B, H, W, C]` by folding P into the batch."""
+    """Applies an NHWC function to `[P, B, H, W, C]` (or `[B, P, ...]`), folding both axes."""
     p, b = h.shape[:2]
     out = fn(h.reshape(p * b, *h.shape[2:]))
     return out.reshape(p, b, *out.shape[1:])

@@ -154,6 +154,7 @@ RANGES: dict[str, tuple] = {
     "train.eval_chunk": ("int", 1),
     "train.eval_every_epochs": ("int", 1),
     "train.num_devices": ("int", 0),
+    "train.max_batched_runs": ("int", 0),
     "brute_force.batch_candidates": ("int", 0),
     "train.checkpoint_every_epochs": ("int", 0),
     "train.keep_checkpoints": ("int", 1),

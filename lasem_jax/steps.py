@@ -139,6 +139,7 @@ def lasem_step(
     if hp.warmup:
         log_prior = jnp.full_like(log_prior, -jnp.log(float(model.num_configs)))
     rng, *drop = jax.random.split(state.rng, hp.num_m_steps + 1)
+    split = hp.batch_devices > 1  # Data parallel: keep each device's rows its own.
 
     def e_step(feats: Array, params: dict) -> Array:
         logits = jax.lax.stop_gradient(model.head(params, feats))
@@ -147,7 +148,7 @@ def lasem_step(
     if hp.num_m_steps == 1:  # One conv pass serves both steps (performance_notes.md).
 
         def fused(params: dict):
-            feats = model.features_all(params, x)
+            feats = model.features_all(params, x, batch_major=split)
             post = e_step(feats, params)
             weights = _gradient_weights(hp, post, log_prior)
             loss, _ = _m_objective(model, params, feats, weights, y, drop[0])
@@ -157,12 +158,12 @@ def lasem_step(
         new = _apply_grads(state, grads, rng, _next_prior(hp, prior_fns, state.prior, post))
         return new, (loss, post)
 
-    post = e_step(model.features_all(state.params, x), state.params)
+    post = e_step(model.features_all(state.params, x, batch_major=split), state.params)
     weights = _gradient_weights(hp, post, log_prior)
 
     def m_step(st: TrainState, key: Array):
         def objective(params: dict) -> Array:
-            feats = model.features_all(params, x)
+            feats = model.features_all(params, x, batch_major=split)
             return _m_objective(model, params, feats, weights, y, key)[0]
 
         loss, grads = jax.value_and_grad(objective)(st.params)

@@ -36,7 +36,7 @@ def test_vmapped_seeds_equal_sequential_seeds(method, monkeypatch):
     batched = lockstep.jitted_batched_epoch
 
     def counting(*args):
-        calls.append(args[3].shape[0])
+        calls.append(args[4].shape[0])
         return batched(*args)
 
     monkeypatch.setattr(lockstep, "jitted_batched_epoch", counting)
@@ -59,9 +59,9 @@ def test_batched_epoch_matches_single_epochs():
         state = trainer.steps.init_state(model, hp, params, jax.random.PRNGKey(seed), 1e-3)
         x, y = np.asarray(tasks[0].x_train), np.asarray(tasks[0].y_train)
         requests.append(lockstep.EpochRequest(model, hp, state, x, y, 1e-3, np.ones(4, bool)))
-    together = lockstep._train(requests)
+    together, _ = lockstep._train(requests)
     for request, (state, out) in zip(requests, together, strict=True):
-        alone, alone_out = lockstep._train([request])[0]
+        alone, alone_out = lockstep._train([request])[0][0]
         chex.assert_trees_all_close(state.params, alone.params, atol=1e-6)
         np.testing.assert_allclose(out["losses"], alone_out["losses"], rtol=1e-5)
 

@@ -339,3 +339,12 @@ def test_conv2d_transpose_same(h_kb, k, h_ts):
     chex.assert_shape(out, (1, k, k, c_ts))
     expected = _np_conv_transpose_same(np.asarray(x), np.asarray(w), k, 2)
     chex.assert_trees_all_close(out, expected.astype(np.float32), atol=1e-4, rtol=1e-5)
+
+
+def test_batch_major_prefixes_give_the_same_features(setup):
+    """`features_all(batch_major=True)` (data parallel's layout) equals the prefix-major one."""
+    model = setup.model
+    major = jax.jit(functools.partial(model.features_all, batch_major=True))
+    np.testing.assert_allclose(
+        major(setup.params, setup.x), model.features_all(setup.params, setup.x), atol=1e-5
+    )

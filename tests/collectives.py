@@ -1,0 +1,78 @@
+"""Counts the collectives in compiled epochs on 4 virtual CPU devices (run by sharding_test).
+
+python -m tests.collectives  (with XLA_FLAGS=--xla_force_host_platform_device_count=4)
+prints JSON: for the batched epoch of 6 runs (static and LASEM) and for a data-parallel LASEM
+epoch, the number of each collective op in the compiled HLO.
+"""
+
+import dataclasses
+import json
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from configs import default
+from lasem_jax import lockstep, run_config, steps, trainer
+from lasem_jax.data import make_tasks
+
+OPS = ("all-gather", "all-reduce", "collective-permute", "all-to-all", "reduce-scatter")
+
+
+def count(text: str) -> dict[str, int]:
+    """Occurrences of each collective (sync or async start) in compiled HLO text."""
+    return {op: len(re.findall(rf" {op}(-start)?\(", text)) for op in OPS}
+
+
+def batched(method: str, *, gspmd: bool = False) -> dict[str, int]:
+    """The batched epoch of 8 runs over a 4-device run mesh.
+
+    With `gspmd`, the vmapped epoch partitioned by XLA from the inputs' shardings instead of
+    `lockstep.sharded_epoch`'s `shard_map` (what the driver did before; it gathers).
+    """
+    config = default.get_config("tiny")
+    config.method, config.static_config = method, "top1"
+    tasks = make_tasks(config.data, seed=0)
+    model, hp = trainer.make_model(config, tasks[0]), run_config.step_config(config)
+    mesh = lockstep.run_mesh(4)
+    states, xs, ys, cfgs = [], [], [], []
+    for seed in range(8):
+        params = model.init(jax.random.PRNGKey(seed))
+        states.append(steps.init_state(model, hp, params, jax.random.PRNGKey(seed), 1e-3))
+        xs.append(jnp.asarray(tasks[0].x_train))
+        ys.append(jnp.asarray(tasks[0].y_train))
+        cfgs.append(jnp.ones(model.num_layers, bool))
+    args = [lockstep._to_mesh(a, mesh) for a in (states, xs, ys)]
+    epoch = lockstep.sharded_epoch(model, hp, mesh)
+    if gspmd:
+        epoch = jax.jit(lambda *a: lockstep._run_batched_epoch(model, hp, *a[:3], a[3], a[4]))
+    lowered = epoch.lower(*args, jnp.float32(1e-3), lockstep._to_mesh(cfgs, mesh))
+    return count(lowered.compile().as_text())
+
+
+def data_parallel() -> dict[str, int]:
+    """One LASEM run's epoch with each minibatch split over 4 devices (`shard_batch`)."""
+    config = default.get_config("tiny")
+    config.train.batch_size = 8
+    tasks = make_tasks(config.data, seed=0)
+    model = trainer.make_model(config, tasks[0])
+    hp = dataclasses.replace(run_config.step_config(config), batch_devices=4)
+    params = model.init(jax.random.PRNGKey(0))
+    state = steps.init_state(model, hp, params, jax.random.PRNGKey(1), 1e-3)
+    devices = np.array(jax.local_devices()[:4])
+    whole = jax.sharding.NamedSharding(
+        jax.sharding.Mesh(devices, ("b",)), jax.sharding.PartitionSpec()
+    )
+    x, y = jnp.asarray(tasks[0].x_train), jnp.asarray(tasks[0].y_train)
+    args = jax.device_put((state, x, y, jnp.ones(model.num_layers, bool)), whole)
+    lowered = lockstep.jitted_train_epoch.lower(model, hp, *args[:3], 1e-3, args[3])
+    return count(lowered.compile().as_text())
+
+
+if __name__ == "__main__":
+    assert len(jax.devices()) == 4, "run with XLA_FLAGS=--xla_force_host_platform_device_count=4"
+    found = {"static": batched("static"), "lasem": batched("lasem")}
+    found["gspmd"] = batched("static", gspmd=True)
+    found["data_parallel"] = data_parallel()
+    print(json.dumps(found))
