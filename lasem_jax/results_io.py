@@ -133,6 +133,15 @@ def write_bytes_atomic(path: PathLike, data: bytes) -> None:
     _fsync_directory(directory)
 
 
+def fsync_file(path: PathLike) -> None:
+    """Flushes ``path``'s written data to disk (e.g. appended lines a checkpoint counts on)."""
+    fd = os.open(os.fspath(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_directory(directory: str) -> None:
     """Best effort: persists the directory entry of a rename (not supported everywhere)."""
     try:
@@ -172,13 +181,15 @@ def append_jsonl(path: PathLike, record: Mapping[str, Any]) -> None:
         handle.flush()
 
 
-def read_jsonl(path: PathLike) -> list[dict[str, Any]]:
+def read_jsonl(path: PathLike, limit: int | None = None) -> list[dict[str, Any]]:
     """Reads a JSON-lines file written by ``append_jsonl``.
 
     Blank lines are skipped.
 
     Args:
         path: The ``.jsonl`` file.
+        limit: If given, read only the first ``limit`` records; the lines after them are not
+            read (a line a crash cut short there does not matter).
 
     Returns:
         The records, in file order.
@@ -190,6 +201,8 @@ def read_jsonl(path: PathLike) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     with open(path, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
+            if limit is not None and len(records) >= limit:
+                break
             if not line.strip():
                 continue
             try:

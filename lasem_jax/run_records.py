@@ -77,8 +77,10 @@ def epoch_record(
 ) -> dict[str, Any]:
     """The metrics record of the epoch just trained (accuracies are added by the caller).
 
-    LASEM records add the prior's top probability, the epoch's phase (`epoch_step`) and, but
-    in fine-tuning epochs, the epoch's mean posterior `[C]` and its entry at the top prior.
+    LASEM records add the prior after the epoch `[C]` (also appended to `run.prior_history`;
+    a resumed run rebuilds that from the records) and its top probability, the epoch's phase
+    (`epoch_step`) and, but in fine-tuning epochs, the epoch's mean posterior `[C]` and its
+    entry at the top prior.
     """
     record = {"task": run.task, "epoch": run.epoch, "global_epoch": run.global_epoch, "lr": lr}
     record["loss"] = float(np.mean(out["losses"]))
@@ -86,7 +88,8 @@ def epoch_record(
     record["config"] = search_space.config_to_string(current)
     if hp.method == "lasem":
         prior = np.exp(np.asarray(steps.make_prior(model, hp).log_prob(run.state.prior)))
-        run.prior_history[run.task].append(prior.tolist())
+        record["prior"] = prior.tolist()
+        run.prior_history[run.task].append(record["prior"])
         record["top_prior"] = float(prior.max())
         record["phase"] = phase
         if phase != "finetune":  # Fine-tuning trains one network: there is no posterior.

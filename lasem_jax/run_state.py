@@ -28,8 +28,9 @@ class Run:
       task: index of the current task.
       epoch: epochs done in the current task (0: not started, `state` is None).
       global_epoch: epochs done in the whole run (drives the learning-rate decay).
-      records: one metrics record per epoch so far.
-      prior_history: per task, the prior after each of its epochs (LASEM).
+      records: one metrics record per epoch so far (also appended to `metrics.jsonl`, where a
+        checkpoint finds them; LASEM records hold the epoch's `prior`).
+      prior_history: per started task, the prior after each of its epochs (LASEM).
       search: per searched task, the brute-force candidates, scores, winner and seconds.
       kept: per finished task i, the test accuracy of tasks 0..i with the consolidated
         parameters (row i of the kept model's accuracy matrix).
@@ -53,21 +54,17 @@ class Run:
     state: steps.TrainState | None = None
 
 
-_META_FIELDS = (
-    "chosen",
-    "alive",
-    "task",
-    "epoch",
-    "global_epoch",
-    "records",
-    "prior_history",
-    "search",
-    "kept",
-)
+_META_FIELDS = ("chosen", "alive", "task", "epoch", "global_epoch", "search", "kept")
+_GROWING = ("records", "prior_history")
+"""Run fields that grow with the epochs, which checkpoints held before `num_records`."""
 
 
 def to_checkpoint(run: Run, config_json: dict, elapsed: float) -> tuple[dict, dict]:
     """Splits a mid-task run into orbax arrays and JSON metadata.
+
+    The metadata's size does not grow with the epochs: it holds the number of records
+    (`num_records`), not the records, which the run appends to `metrics.jsonl`; the prior
+    history is rebuilt from their `prior` (`from_checkpoint`).
 
     Args:
       run: a run whose current task has started (`run.state` is set).
@@ -79,7 +76,7 @@ def to_checkpoint(run: Run, config_json: dict, elapsed: float) -> tuple[dict, di
     """
     arrays = {"rng": run.rng, "shared": run.shared, "finished": run.finished, "state": run.state}
     meta = {name: getattr(run, name) for name in _META_FIELDS}
-    meta.update(elapsed=elapsed, config=config_json)
+    meta.update(num_records=len(run.records), elapsed=elapsed, config=config_json)
     return arrays, meta
 
 
@@ -98,11 +95,14 @@ def check_checkpoint(
       arrays: the checkpoint's tree.
       meta: its JSON metadata.
     """
-    missing = [name for name in (*_META_FIELDS, "elapsed") if name not in meta]
+    growing = _GROWING if "records" in meta else ("num_records",)
+    missing = [name for name in (*_META_FIELDS, "elapsed", *growing) if name not in meta]
     if missing:
         raise LoadError(f"the checkpoint has no {missing} (written by an older lasem_jax?).")
     checkpoint.check_progress(meta, num_tasks=len(models), epochs=epochs)
     task, num_layers = meta["task"], models[0].num_layers
+    if "records" in meta:
+        _check_prior_history(meta, task)
     chosen, alive = meta["chosen"], meta["alive"]
     rows = [*chosen, alive] if isinstance(chosen, list) and len(chosen) == task else [None]
     if not all(isinstance(r, list) and len(r) == num_layers for r in rows) or not all(
@@ -124,15 +124,50 @@ def check_checkpoint(
     tree_io.check_like(arrays, expected, "the checkpoint's arrays")
 
 
-def from_checkpoint(arrays: dict, meta: dict) -> Run:
-    """Rebuilds the run saved by `to_checkpoint` (checked by `check_checkpoint`)."""
+def _check_prior_history(meta: dict, task: int) -> None:
+    """Raises `LoadError` unless a checkpoint holding its records has their prior history."""
+    history, tasks = meta.get("prior_history"), [r.get("task") for r in meta["records"]]
+    fits = isinstance(history, list) and len(history) == task + 1
+    if not fits or not all(
+        isinstance(h, list) and len(h) in (0, tasks.count(t)) for t, h in enumerate(history)
+    ):
+        raise LoadError(
+            f"checkpoint field 'prior_history' is not {task + 1} lists of priors, one per record "
+            "of their task or none."
+        )
+
+
+def from_checkpoint(arrays: dict, meta: dict, records: list[dict]) -> Run:
+    """Rebuilds the run saved by `to_checkpoint` (checked by `check_checkpoint`).
+
+    The prior history is rebuilt from the records' `prior`. A checkpoint written before the
+    records left it holds them without their priors, and the history beside them: the priors
+    are put back into the records (which resume writes to `metrics.jsonl`, where later
+    checkpoints find them).
+
+    Args:
+      arrays: the checkpoint's arrays.
+      meta: its JSON metadata.
+      records: the run's records so far (`checkpoint.saved_records`).
+    """
     fields = {name: meta[name] for name in _META_FIELDS}
+    if "records" in meta:  # Per task, no priors or one per record (`check_checkpoint`).
+        for t, priors in enumerate(meta["prior_history"]):
+            mine = [r for r in records if r.get("task") == t] if priors else []
+            for record, prior in zip(mine, priors, strict=True):
+                record["prior"] = prior
+    history = [
+        [r["prior"] for r in records if r.get("task") == t and "prior" in r]
+        for t in range(meta["task"] + 1)
+    ]
     return Run(
         rng=arrays["rng"],
         shared=arrays["shared"],
         finished=list(arrays["finished"]),
         state=arrays["state"],
         elapsed=float(meta["elapsed"]),
+        records=records,
+        prior_history=history,
         **fields,
     )
 

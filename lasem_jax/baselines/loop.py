@@ -38,7 +38,8 @@ class Progress:
       task: the current task.
       epoch: epochs of the current task done (0: not started).
       global_epoch: epochs done in the whole run (learning-rate schedule).
-      records: the per-epoch metrics records so far.
+      records: the per-epoch metrics records so far (appended to `metrics.jsonl`, where a
+        checkpoint, which stores only their number, finds them).
       kept: per finished task i, the test accuracy of tasks 0..i after `end_task(i)`.
       elapsed: seconds trained before this process.
     """
@@ -52,7 +53,7 @@ class Progress:
     elapsed: float = 0.0
 
 
-_META = ("task", "epoch", "global_epoch", "records", "kept")
+_META = ("task", "epoch", "global_epoch", "kept")
 
 
 def train_baseline(
@@ -108,42 +109,45 @@ def _train(
             store.clear()
     epochs = int(config.train.epochs_per_task)
     check = functools.partial(_check_checkpoint, method, config, tasks, epochs)
-    progress = _resume(store, runner, config_json, check) if store else None
-    progress = progress or Progress(key=jax.random.PRNGKey(config.seed))
     metrics_path = os.path.join(workdir, "metrics.jsonl") if workdir else None
+    progress = _resume(store, runner, config_json, check, metrics_path) if store else None
+    progress = progress or Progress(key=jax.random.PRNGKey(config.seed))
     if metrics_path:  # Exactly the records of the run so far: no duplicates after a resume.
         results_io.write_jsonl_atomic(metrics_path, progress.records)
     every = int(config.train.checkpoint_every_epochs)
     start = time.time()
     p = progress
-    while p.task < len(tasks):
-        t, task = p.task, tasks[p.task]
-        if p.epoch == 0:
-            p.key, task_key = jax.random.split(p.key)
-            runner.start_task(t, task_key)
-        x, y = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
-        seen = [loop_utils.device_splits(tasks[k]) for k in range(t + 1)]
-        while p.epoch < epochs:
-            lr = loop_utils.learning_rate(config, p.global_epoch)
-            losses = runner.train_epoch(t, x, y, lr)
-            p.epoch += 1
-            p.global_epoch += 1
-            loop_utils.check_finite(losses, t, p.epoch)
-            record = _record(runner, seen, p, lr, losses)
-            p.records.append(record)
-            if metrics_path:
-                results_io.append_jsonl(metrics_path, record)
-            due = p.epoch == epochs or (every > 0 and p.epoch % every == 0)
-            if store and (due or interrupt.requested() is not None):
-                meta = {name: getattr(p, name) for name in _META}
-                meta.update(elapsed=p.elapsed + time.time() - start, config=config_json)
-                store.save(p.global_epoch, {"runner": runner.train_state(), "key": p.key}, meta)
-            if on_epoch:
-                on_epoch(record)
-            interrupt.check(t, p.epoch)
-        runner.end_task(t)
-        p.kept.append([runner.accuracy(k, *seen[k]["test"]) for k in range(t + 1)])
-        p.task, p.epoch = p.task + 1, 0
+    with checkpoint.background_writes(store):
+        while p.task < len(tasks):
+            t, task = p.task, tasks[p.task]
+            if p.epoch == 0:
+                p.key, task_key = jax.random.split(p.key)
+                runner.start_task(t, task_key)
+            x, y = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
+            seen = [loop_utils.device_splits(tasks[k]) for k in range(t + 1)]
+            while p.epoch < epochs:
+                lr = loop_utils.learning_rate(config, p.global_epoch)
+                losses = runner.train_epoch(t, x, y, lr)
+                p.epoch += 1
+                p.global_epoch += 1
+                loop_utils.check_finite(losses, t, p.epoch)
+                record = _record(runner, seen, p, lr, losses)
+                p.records.append(record)
+                if metrics_path:
+                    results_io.append_jsonl(metrics_path, record)
+                due = p.epoch == epochs or (every > 0 and p.epoch % every == 0)
+                if store and (due or interrupt.requested() is not None):
+                    meta = {name: getattr(p, name) for name in _META}
+                    elapsed = p.elapsed + time.time() - start
+                    meta.update(num_records=len(p.records), elapsed=elapsed, config=config_json)
+                    tree = {"runner": runner.train_state(), "key": p.key}
+                    store.save_async(p.global_epoch, tree, meta, depends_on=[metrics_path])
+                if on_epoch:
+                    on_epoch(record)
+                interrupt.check(t, p.epoch)
+            runner.end_task(t)
+            p.kept.append([runner.accuracy(k, *seen[k]["test"]) for k in range(t + 1)])
+            p.task, p.epoch = p.task + 1, 0
     chosen = [runner.chosen_config(t) for t in range(len(tasks))]
     chosen = None if chosen[0] is None else chosen
     results = loop_utils.base_results(config, tasks, p.records, chosen, p.kept)
@@ -194,15 +198,23 @@ def _check_checkpoint(
 
 
 def _resume(
-    store: checkpoint.CheckpointStore, runner: Baseline, config_json: dict, check: checkpoint.Check
+    store: checkpoint.CheckpointStore,
+    runner: Baseline,
+    config_json: dict,
+    check: checkpoint.Check,
+    metrics_path: str,
 ) -> Progress | None:
-    """Restores `runner` and the run's progress from the newest checkpoint that passes `check`."""
+    """Restores `runner` and the run's progress from the newest checkpoint that passes `check`.
+
+    The run's records are the first ones of `metrics_path` (`checkpoint.saved_records`).
+    """
     restored = store.restore_run(config_json, check)
     if restored is None:
         return None
     tree, meta = restored
+    records = checkpoint.saved_records(meta, metrics_path)
     runner.load_train_state(tree["runner"])
-    progress = Progress(tree["key"], **{name: meta[name] for name in _META})
+    progress = Progress(tree["key"], records=records, **{name: meta[name] for name in _META})
     progress.elapsed = float(meta["elapsed"])
     logging.info(
         "Resuming from checkpoint: task %d, epoch %d (global epoch %d).",
