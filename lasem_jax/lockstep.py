@@ -53,30 +53,39 @@ def _run_batched_epoch(
     ys: jax.Array,
     lr: jax.Array,
     configs: jax.Array,
+    *,
+    in_turn: bool = False,
 ) -> EpochResult:
     """`steps.train_epoch` over a leading run axis of `states`, `xs` `[R, N, ...]`, `ys`, `configs`.
 
-    Runs may differ in seed, data and static configuration (`configs` `[R, L]`).
+    Runs may differ in seed, data and static configuration (`configs` `[R, L]`). The runs are
+    vmapped (one wide computation: what fills an accelerator), or with `in_turn` trained one
+    after another inside the program (`lax.map`: on a CPU core the vmapped per-run kernels
+    become grouped convolutions, slower than each run's own).
     """
 
-    def one(state: steps.TrainState, x: jax.Array, y: jax.Array, c: jax.Array) -> EpochResult:
+    def one(args: tuple) -> EpochResult:
+        state, x, y, c = args
         return steps.train_epoch(model, hp, state, x, y, lr, c)
 
-    return jax.vmap(one)(states, xs, ys, configs)
+    args = (states, xs, ys, configs)
+    return jax.lax.map(one, args) if in_turn else jax.vmap(lambda *a: one(a))(*args)
 
 
 @functools.cache
 def sharded_epoch(model: Model, hp: steps.StepConfig, mesh: jax.sharding.Mesh) -> Any:
     """The jitted batched epoch with the run axis split over `mesh`'s devices (`shard_map`).
 
-    Each device trains only its own runs (a vmap over its block of the run axis): the program
-    holds no collective. The stacked state (argument 0) is donated. Called as
-    `fn(states, xs, ys, lr, configs)`, the run axis a multiple of the mesh's size. On a
-    one-device mesh it is the plain vmapped epoch (no sharding, so the runs' arrays stay
+    Each device trains only its own runs (a vmap over its block of the run axis; on CPU devices
+    a `lax.map`, see `_run_batched_epoch`): the program holds no collective. The stacked state
+    (argument 0) is donated. Called as `fn(states, xs, ys, lr, configs)`, the run axis a
+    multiple of the mesh's size. On a one-device mesh it is the plain batched epoch (no
+    sharding, so the runs' arrays stay
     uncommitted like those of a run trained alone, and share its compiled evaluation).
     """
     runs, replicated = PartitionSpec("runs"), PartitionSpec()
-    local = functools.partial(_run_batched_epoch, model, hp)
+    in_turn = mesh.devices.flat[0].platform == "cpu"
+    local = functools.partial(_run_batched_epoch, model, hp, in_turn=in_turn)
     if mesh.devices.size == 1:
         return jax.jit(local, donate_argnums=0)
     mapped = jax.shard_map(

@@ -89,13 +89,14 @@ def train_lifelong(
     validate_tasks(tasks)
     validate_config(config, make_model(config, tasks[0]).num_layers)
     run_config.validate_for_tasks(config, tasks)
-    if config.method in BASELINES:
-        method = BASELINES[config.method]
-        return train_baseline(
-            method, tasks, config, workdir=workdir, on_epoch=on_epoch, restart=restart
-        )
-    run = lifelong_run(tasks, config, workdir=workdir, on_epoch=on_epoch, restart=restart)
-    return lockstep.drive([run], vmap=False)[0]
+    with loop_utils.matmul_precision(config):
+        if config.method in BASELINES:
+            method = BASELINES[config.method]
+            return train_baseline(
+                method, tasks, config, workdir=workdir, on_epoch=on_epoch, restart=restart
+            )
+        run = lifelong_run(tasks, config, workdir=workdir, on_epoch=on_epoch, restart=restart)
+        return lockstep.drive([run], vmap=False)[0]
 
 
 def train_lifelong_seeds(
@@ -151,9 +152,22 @@ def train_lifelong_seeds(
         runs.append(
             lifelong_run(tasks, config, workdir=workdir, on_epoch=callback(i), restart=restart)
         )
-    if not vmap or configs[0].train.shard_batch:  # Devices split minibatches, not runs.
-        return [lockstep.drive([run], vmap=False)[0] for run in runs]
-    return lockstep.drive(runs, vmap=True, num_devices=int(configs[0].train.num_devices))
+    precisions = {loop_utils.precision_of(c) for c in configs}
+    if len(precisions) > 1:
+        raise ValueError(
+            f"Runs trained together share one train.matmul_precision, got {sorted(precisions)}; "
+            "train runs of different precisions in separate calls."
+        )
+    train = configs[0].train
+    with loop_utils.matmul_precision(configs[0]):
+        if not vmap or train.shard_batch:  # Devices split minibatches, not runs.
+            return [lockstep.drive([run], vmap=False)[0] for run in runs]
+        return lockstep.drive(
+            runs,
+            vmap=True,
+            num_devices=int(train.num_devices),
+            max_runs=int(train.get("max_batched_runs", 0)),
+        )
 
 
 def lifelong_run(
@@ -197,12 +211,12 @@ def _run(
             store.clear()
     epochs = int(config.train.epochs_per_task)
     check = functools.partial(run_state.check_checkpoint, models, hp, epochs)
-    run = _resume(store, config_json, check) if store else None
+    metrics_path = os.path.join(workdir, "metrics.jsonl") if workdir else None
+    run = _resume(store, config_json, check, metrics_path) if store else None
     if run is None:
         key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
         shared = models[0].init_shared(init_key)
         run = run_state.Run(key, shared, [], [], [False] * num_layers)
-    metrics_path = os.path.join(workdir, "metrics.jsonl") if workdir else None
     if metrics_path:  # Exactly the records of the run so far: no duplicates after a resume.
         results_io.write_jsonl_atomic(metrics_path, run.records)
     evaluator = evaluation.Evaluator(models, tasks, int(config.train.eval_chunk))
@@ -210,73 +224,78 @@ def _run(
     run_cfg = jnp.asarray(static_cfg if static_cfg is not None else np.ones(num_layers, bool))
     every = int(config.train.checkpoint_every_epochs)
     start = time.time()
-    while run.task < len(tasks):
-        t, task, model = run.task, tasks[run.task], models[run.task]
-        if run.state is None:
-            run.rng, dead_key, task_key, run_key = jax.random.split(run.rng, 4)
-            run.shared = consolidate.refresh_dead_layers(
-                model, run.shared, run_state.as_bool(run.alive), dead_key
-            )
-            params = {"shared": run.shared, "task": model.init_task(task_key)}
-            run.state = steps.init_state(model, hp, params, run_key, config.optim.lr)
-            run.prior_history.append([])
-        x, y = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
-        evaluate = functools.partial(run_records.evaluate, evaluator, run)
-        if config.method == "brute_force" and run.epoch < epochs:
-            found = yield from brute_force.search_task(
-                config, model, hp, (t, run.global_epoch, run.state), (x, y), evaluate
-            )
-            run.search.append(found.summary())
-            run.state, run.epoch = found.state, epochs
-            run.global_epoch += epochs
-            for record in found.records:
+
+    def save() -> None:  # In the background; the records stay in metrics.jsonl.
+        elapsed = run.elapsed + time.time() - start
+        arrays, meta = run_state.to_checkpoint(run, config_json, elapsed)
+        store.save_async(run.global_epoch, arrays, meta, depends_on=[metrics_path])
+
+    with checkpoint.background_writes(store):
+        while run.task < len(tasks):
+            t, task, model = run.task, tasks[run.task], models[run.task]
+            if run.state is None:
+                run.rng, dead_key, task_key, run_key = jax.random.split(run.rng, 4)
+                run.shared = consolidate.refresh_dead_layers(
+                    model, run.shared, run_state.as_bool(run.alive), dead_key
+                )
+                params = {"shared": run.shared, "task": model.init_task(task_key)}
+                run.state = steps.init_state(model, hp, params, run_key, config.optim.lr)
+                run.prior_history.append([])
+            x, y = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
+            evaluate = functools.partial(run_records.evaluate, evaluator, run)
+            if config.method == "brute_force" and run.epoch < epochs:
+                found = yield from brute_force.search_task(
+                    config, model, hp, (t, run.global_epoch, run.state), (x, y), evaluate
+                )
+                run.search.append(found.summary())
+                run.state, run.epoch = found.state, epochs
+                run.global_epoch += epochs
+                for record in found.records:
+                    run.records.append(record)
+                    if metrics_path:
+                        results_io.append_jsonl(metrics_path, record)
+                    if on_epoch:
+                        on_epoch(record)
+                if store:
+                    save()
+            while run.epoch < epochs:
+                lr = loop_utils.learning_rate(config, run.global_epoch)
+                ehp, ecfg, phase = run_records.epoch_step(
+                    config, model, hp, run.state, run_cfg, run.epoch
+                )
+                run.state, out = yield lockstep.EpochRequest(model, ehp, run.state, x, y, lr, ecfg)
+                run.epoch += 1
+                run.global_epoch += 1
+                loop_utils.check_finite(out["losses"], t, run.epoch)
+                current = run_records.current_config(model, hp, run.state, static_cfg)
+                record = run_records.epoch_record(run, model, hp, out, current, lr, phase)
+                everything = run.epoch == epochs or run.epoch % eval_every == 0
+                record.update(evaluate(run.state, current, everything=everything))
                 run.records.append(record)
                 if metrics_path:
                     results_io.append_jsonl(metrics_path, record)
+                due = run.epoch == epochs or (every > 0 and run.epoch % every == 0)
+                if store and (due or interrupt.requested() is not None):
+                    save()
                 if on_epoch:
                     on_epoch(record)
-            if store:
-                elapsed = run.elapsed + time.time() - start
-                store.save(run.global_epoch, *run_state.to_checkpoint(run, config_json, elapsed))
-        while run.epoch < epochs:
-            lr = loop_utils.learning_rate(config, run.global_epoch)
-            ehp, ecfg, phase = run_records.epoch_step(
-                config, model, hp, run.state, run_cfg, run.epoch
+                interrupt.check(t, run.epoch)
+            if config.method == "brute_force":
+                current = search_space.named_config(run.search[t]["chosen"], num_layers)
+            else:
+                current = run_records.current_config(model, hp, run.state, static_cfg)
+            shared, frozen, alive = consolidate.consolidate(
+                run.shared,
+                run.state.params["shared"],
+                run.state.params["task"],
+                current,
+                run_state.as_bool(run.alive),
             )
-            run.state, out = yield lockstep.EpochRequest(model, ehp, run.state, x, y, lr, ecfg)
-            run.epoch += 1
-            run.global_epoch += 1
-            loop_utils.check_finite(out["losses"], t, run.epoch)
-            current = run_records.current_config(model, hp, run.state, static_cfg)
-            record = run_records.epoch_record(run, model, hp, out, current, lr, phase)
-            everything = run.epoch == epochs or run.epoch % eval_every == 0
-            record.update(evaluate(run.state, current, everything=everything))
-            run.records.append(record)
-            if metrics_path:
-                results_io.append_jsonl(metrics_path, record)
-            due = run.epoch == epochs or (every > 0 and run.epoch % every == 0)
-            if store and (due or interrupt.requested() is not None):
-                elapsed = run.elapsed + time.time() - start
-                store.save(run.global_epoch, *run_state.to_checkpoint(run, config_json, elapsed))
-            if on_epoch:
-                on_epoch(record)
-            interrupt.check(t, run.epoch)
-        if config.method == "brute_force":
-            current = search_space.named_config(run.search[t]["chosen"], num_layers)
-        else:
-            current = run_records.current_config(model, hp, run.state, static_cfg)
-        shared, frozen, alive = consolidate.consolidate(
-            run.shared,
-            run.state.params["shared"],
-            run.state.params["task"],
-            current,
-            run_state.as_bool(run.alive),
-        )
-        run.shared, run.alive = shared, alive.tolist()
-        run.finished.append(frozen)
-        run.chosen.append(current.tolist())
-        run.kept.append(run_records.kept_row(evaluator, run))
-        run.task, run.epoch, run.state = run.task + 1, 0, None
+            run.shared, run.alive = shared, alive.tolist()
+            run.finished.append(frozen)
+            run.chosen.append(current.tolist())
+            run.kept.append(run_records.kept_row(evaluator, run))
+            run.task, run.epoch, run.state = run.task + 1, 0, None
     results = run_records.results(config, tasks, run)
     results["train_seconds"] = run.elapsed + time.time() - start
     if workdir:
@@ -289,14 +308,18 @@ def _run(
 
 
 def _resume(
-    store: checkpoint.CheckpointStore, config_json: dict, check: checkpoint.Check
+    store: checkpoint.CheckpointStore, config_json: dict, check: checkpoint.Check, metrics_path: str
 ) -> run_state.Run | None:
-    """The run saved in the newest readable checkpoint that passes `check`, or None."""
+    """The run saved in the newest readable checkpoint that passes `check`, or None.
+
+    Its records are the first ones of `metrics_path` (`checkpoint.saved_records`).
+    """
     restored = store.restore_run(config_json, check)
     if restored is None:
         return None
     arrays, meta = restored
-    run = run_state.from_checkpoint(arrays, meta)
+    records = checkpoint.saved_records(meta, metrics_path)
+    run = run_state.from_checkpoint(arrays, meta, records)
     logging.info(
         "Resuming from checkpoint: task %d, epoch %d (global epoch %d).",
         run.task,

@@ -77,12 +77,23 @@ def test_matmul_precision_context_manager():
 def test_results_record_matmul_precision():
     config = _config("static", epochs=1)
     config.train.matmul_precision = "high"
-    results = trainer.train_lifelong(TASKS, config)
+    during = []  # the precision in force while the epochs train and evaluate
+    results = trainer.train_lifelong(
+        TASKS, config, on_epoch=lambda r: during.append(jax.config.jax_default_matmul_precision)
+    )
+    assert during and set(during) == {"high"}
     assert results["matmul_precision"] == "high"
     assert results["config"]["train"]["matmul_precision"] == "high"
     assert trainer.train_lifelong(TASKS, _config("static", epochs=1))["matmul_precision"] == (
         "highest"
     )
+
+
+def test_runs_of_different_precisions_are_not_batched_together():
+    configs = [_config("static", epochs=1), _config("static", epochs=1)]
+    configs[1].train.matmul_precision = "default"
+    with pytest.raises(ValueError, match=r"share one train\.matmul_precision"):
+        trainer.train_lifelong_seeds([TASKS, TASKS], configs)
 
 
 @pytest.mark.parametrize("method", trainer.METHODS)
