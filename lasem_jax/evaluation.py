@@ -145,6 +145,7 @@ class Evaluator:
                 *(stack_split(group, s, c) for s, c in zip(SPLITS, chunks, strict=True))
             )
             self._groups.append((model, members, data, chunks))
+        self._device = jax.devices()[0]
 
     def accuracies(
         self,
@@ -166,6 +167,9 @@ class Evaluator:
             other tasks always get both.
         """
         test_above = test_above or {}
+        # One placement for every call (runs trained on a mesh hand back committed arrays, a
+        # run trained alone uncommitted ones): one compiled program, not one per mixture.
+        shared, task_params = jax.device_put((shared, list(task_params)), self._device)
         out = np.full((sum(len(m) for _, m, _, _ in self._groups), 2), np.nan, np.float32)
         pending, wanted = [], set(which)
         for model, members, data, chunks in self._groups:
