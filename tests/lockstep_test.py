@@ -29,17 +29,23 @@ def _strip(results: list[dict]) -> list[dict]:
     return results
 
 
-@pytest.mark.parametrize("method", ["lasem", "static", "brute_force"])
-def test_vmapped_seeds_equal_sequential_seeds(method, monkeypatch):
-    """Three seeds in one vmapped epoch call give the results of three separate runs."""
-    calls = []
+def batch_sizes(monkeypatch) -> list[int]:
+    """The number of runs of every batched epoch call from now on (the list fills up)."""
+    sizes = []
     batched = lockstep.jitted_batched_epoch
 
     def counting(*args):
-        calls.append(args[4].shape[0])
+        sizes.append(args[4].shape[0])
         return batched(*args)
 
     monkeypatch.setattr(lockstep, "jitted_batched_epoch", counting)
+    return sizes
+
+
+@pytest.mark.parametrize("method", ["lasem", "static", "brute_force"])
+def test_vmapped_seeds_equal_sequential_seeds(method, monkeypatch):
+    """Three seeds in one vmapped epoch call give the results of three separate runs."""
+    calls = batch_sizes(monkeypatch)
     configs = _configs(method)
     together = trainer.train_lifelong_seeds(TASK_LISTS, configs, vmap=True)
     assert calls and set(calls) == {3}, "the seeds were not batched"

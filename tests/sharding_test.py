@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from lasem_jax import lockstep, trainer
-from tests.lockstep_test import TASK_LISTS, _configs, _strip
+from tests.lockstep_test import TASK_LISTS, _configs, _strip, batch_sizes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -68,14 +68,7 @@ def test_resident_batch_is_restacked_only_when_its_runs_change(monkeypatch):
 
 def test_max_batched_runs_splits_a_batch_with_the_same_results(monkeypatch):
     """max_runs=2 trains 3 runs as calls of 2 and 1; the results are those of one call."""
-    sizes = []
-    batched = lockstep.jitted_batched_epoch
-
-    def counting(*args):
-        sizes.append(args[4].shape[0])
-        return batched(*args)
-
-    monkeypatch.setattr(lockstep, "jitted_batched_epoch", counting)
+    sizes = batch_sizes(monkeypatch)
     configs = _configs("static")
     runs = [trainer.lifelong_run(t, c) for t, c in zip(TASK_LISTS, configs, strict=True)]
     capped = lockstep.drive(runs, vmap=True, max_runs=2)
