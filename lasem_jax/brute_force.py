@@ -116,7 +116,7 @@ def search_task(
             record.update(lr=lr, loss=float(np.mean(out["losses"])))
             record["config"] = search_space.config_to_string(c)
             record["num_devices"] = int(out.get("num_devices", 1))
-            records.append({**record, **evaluate(state, c)})
+            records.append({**record, **(yield from evaluate(state, c))})
             interrupt.check(t, 0)  # A search restarts its task on resume.
         return state, records
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -73,8 +74,7 @@ def split_accuracy(
     return hits / data.count[k]
 
 
-@functools.partial(jax.jit, static_argnums=(0,), static_argnames=("chunks",))
-def stack_accuracies(
+def _stack_accuracies(
     model: Model,
     shared: dict,
     task_params: Sequence[dict],
@@ -123,6 +123,101 @@ def stack_accuracies(
     return jax.lax.fori_loop(0, num, one, init)
 
 
+stack_accuracies = jax.jit(_stack_accuracies, static_argnums=(0,), static_argnames=("chunks",))
+
+
+@functools.partial(jax.jit, static_argnums=(0,), static_argnames=("chunks", "in_turn"))
+def runs_accuracies(
+    model: Model,
+    shared: dict,
+    task_params: Sequence[dict],
+    configs: Array,
+    data: TaskStack,
+    order: Array,
+    num: Array,
+    test_above: Array,
+    *,
+    chunks: tuple[int, int],
+    in_turn: bool,
+) -> Array:
+    """`stack_accuracies` of several runs in one call: every argument has a leading run axis.
+
+    The runs are vmapped, or with `in_turn` (CPU) evaluated one after another inside the program
+    (`lax.map`). Returns `[R, T, 2]`.
+    """
+
+    def one(args: tuple) -> Array:
+        return _stack_accuracies(model, *args, chunks=chunks)
+
+    args = (shared, task_params, configs, data, order, num, test_above)
+    return jax.lax.map(one, args) if in_turn else jax.vmap(lambda *a: one(a))(*args)
+
+
+Call = tuple  # (model, members, data, chunks, (shared, params, configs, order, num, above))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EvalRequest:
+    """One run's evaluation (`Evaluator.request`), which a driver may batch with other runs'.
+
+    Attributes:
+      evaluator: the run's evaluator.
+      calls: its `stack_accuracies` calls, one per group of tasks evaluated.
+    """
+
+    evaluator: Evaluator
+    calls: tuple[Call, ...]
+
+    def batch_key(self) -> tuple | None:
+        """Requests with equal keys can be evaluated in one call (None: not batchable)."""
+        if len(self.calls) != 1 or self.evaluator.num_groups != 1:
+            return None
+        model, _, data, chunks, args = self.calls[0]
+        leaves, treedef = jax.tree.flatten((data, args[:3]))
+        return (EvalRequest, model, chunks, treedef, tuple(jnp.shape(a) for a in leaves))
+
+    def run(self) -> np.ndarray:
+        """The accuracies `[T, 2]` of this request alone (`Evaluator.accuracies`)."""
+        return self.evaluator.run(self.calls)
+
+
+def evaluate_runs(
+    requests: Sequence[EvalRequest], data_cache: dict[tuple, TaskStack], in_turn: bool
+) -> list[np.ndarray]:
+    """The accuracies of equal-keyed requests of several runs, in one call and one transfer.
+
+    Args:
+      requests: the runs' requests (equal `batch_key`s, not None).
+      data_cache: stacked evaluation data by the runs' evaluators (kept by the caller, so a
+        batch of runs stacks its data once, not per call).
+      in_turn: evaluate the runs one after another inside the program (CPU).
+
+    Returns:
+      Each request's accuracies `[T, 2]`, as `EvalRequest.run` gives them.
+    """
+    calls = [q.calls[0] for q in requests]
+    key = tuple(id(q.evaluator) for q in requests)
+    if key not in data_cache:
+        data_cache[key] = _stack(*[data for _, _, data, _, _ in calls])
+    model, members, _, chunks, _ = calls[0]
+    args = _stack(*[call[4] for call in calls])
+    acc = runs_accuracies(
+        model, *args[:3], data_cache[key], *args[3:], chunks=chunks, in_turn=in_turn
+    )
+    out = []
+    for q, run_acc in zip(requests, jax.device_get(acc), strict=True):
+        full = np.full((q.evaluator.num_tasks, len(SPLITS)), np.nan, np.float32)
+        full[members] = run_acc
+        out.append(full)
+    return out
+
+
+@jax.jit
+def _stack(*trees: Any) -> Any:
+    """Trees of equal structure stacked along a new leading (run) axis, in one call."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
 class Evaluator:
     """Evaluates a run's tasks, grouped by model and image shape, one call per group.
 
@@ -147,6 +242,16 @@ class Evaluator:
             self._groups.append((model, members, data, chunks))
         self._device = jax.devices()[0]
 
+    @property
+    def num_tasks(self) -> int:
+        """Number of tasks `T` of the run."""
+        return sum(len(members) for _, members, _, _ in self._groups)
+
+    @property
+    def num_groups(self) -> int:
+        """Number of groups of like tasks (one compiled evaluation each)."""
+        return len(self._groups)
+
     def accuracies(
         self,
         shared: dict,
@@ -166,12 +271,22 @@ class Evaluator:
             computed only if its validation accuracy is above the value (NaN otherwise);
             other tasks always get both.
         """
+        return self.run(self.request(shared, task_params, configs, which, test_above).calls)
+
+    def request(
+        self,
+        shared: dict,
+        task_params: Sequence[Any],
+        configs: Sequence[Any],
+        which: Sequence[int],
+        test_above: Mapping[int, float] | None = None,
+    ) -> EvalRequest:
+        """`accuracies`'s work as an `EvalRequest` (arguments as there), for a driver."""
         test_above = test_above or {}
         # One placement for every call (runs trained on a mesh hand back committed arrays, a
         # run trained alone uncommitted ones): one compiled program, not one per mixture.
         shared, task_params = jax.device_put((shared, list(task_params)), self._device)
-        out = np.full((sum(len(m) for _, m, _, _ in self._groups), 2), np.nan, np.float32)
-        pending, wanted = [], set(which)
+        calls, wanted = [], set(which)
         for model, members, data, chunks in self._groups:
             picked = [pos for pos, i in enumerate(members) if i in wanted]
             if not picked:
@@ -185,10 +300,17 @@ class Evaluator:
             order = np.zeros(len(members), np.int32)
             order[: len(picked)] = picked
             above = np.array([test_above.get(i, -np.inf) for i in members], np.float32)
-            acc = stack_accuracies(
-                model, shared, params, cfg, data, order, np.int32(len(picked)), above, chunks=chunks
-            )
+            args = (shared, params, cfg, order, np.int32(len(picked)), above)
+            calls.append((model, members, data, chunks, args))
+        return EvalRequest(self, tuple(calls))
+
+    def run(self, calls: Sequence[Call]) -> np.ndarray:
+        """Runs `calls` (of `request`): accuracies `[T, 2]`, one host transfer."""
+        pending = []
+        for model, members, data, chunks, args in calls:
+            acc = stack_accuracies(model, *args[:3], data, *args[3:], chunks=chunks)
             pending.append((members, acc))
+        out = np.full((self.num_tasks, len(SPLITS)), np.nan, np.float32)
         for members, acc in jax.device_get(pending):
             out[members] = acc
         return out

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from lasem_jax import batch_memory, interrupt, steps
+from lasem_jax import batch_memory, evaluation, interrupt, steps
 from lasem_jax.model import Model
 
 jitted_train_epoch = jax.jit(steps.train_epoch, static_argnums=(0, 1))
@@ -42,7 +42,7 @@ class EpochRequest:
 
 
 EpochResult = tuple[steps.TrainState, dict[str, jax.Array]]
-RunGenerator = Generator[EpochRequest, EpochResult, dict[str, Any]]
+RunGenerator = Generator[EpochRequest | evaluation.EvalRequest, Any, dict[str, Any]]
 
 
 def _run_batched_epoch(
@@ -246,14 +246,20 @@ def _train(
 
 
 def drive(
-    runs: Sequence[RunGenerator], *, vmap: bool, num_devices: int = 0, max_runs: int = 0
+    runs: Sequence[RunGenerator],
+    *,
+    vmap: bool,
+    num_devices: int = 0,
+    max_runs: int = 0,
+    batch_evaluations: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Runs generators that yield `EpochRequest`s and return results, in lockstep.
 
-    Each round, every unfinished run gets its pending epoch trained; with `vmap`, requests of
-    the same model, step config, learning rate and data shapes (static configurations may
-    differ) are trained as one vmapped computation with the run as a batch axis sharded over
-    devices, the others one after another.
+    Each round, every unfinished run gets its pending request served: an `EpochRequest`
+    trained, an `evaluation.EvalRequest` evaluated. With `vmap`, epochs of the same model, step
+    config, learning rate and data shapes (static configurations may differ) train as one call
+    with the run as a batch axis sharded over devices, and evaluations of like runs run as one
+    call too (`evaluation.evaluate_runs`); the others one after another.
 
     Args:
       runs: started-or-not generators (e.g. `trainer.lifelong_run`).
@@ -261,6 +267,9 @@ def drive(
       num_devices: local devices the run axis is sharded over (0: all).
       max_runs: most runs one call batches (`config.train.max_batched_runs`); 0: as many as
         fit in the device's memory (`batch_memory.runs_per_call`).
+      batch_evaluations: evaluate like runs in one call (with `vmap`). None: on accelerators
+        only; on CPU devices one call evaluates the runs in turn, no faster than separate
+        calls, and costs one more compilation.
 
     Returns:
       Each generator's return value, in order.
@@ -269,10 +278,10 @@ def drive(
       interrupt.Stopped: a stop was requested; every run stopped at its next epoch boundary.
     """
     results: list[dict[str, Any] | None] = [None] * len(runs)
-    pending: dict[int, EpochRequest] = {}
+    pending: dict[int, EpochRequest | evaluation.EvalRequest] = {}
     stopped: list[interrupt.Stopped] = []
 
-    def advance(i: int, value: EpochResult | None) -> None:
+    def advance(i: int, value: Any) -> None:
         try:
             pending[i] = runs[i].send(value)
         except StopIteration as stop:
@@ -283,21 +292,50 @@ def drive(
             pending.pop(i, None)
 
     mesh = run_mesh(num_devices)
+    in_turn = mesh.devices.flat[0].platform == "cpu"
+    batch_evaluations = not in_turn if batch_evaluations is None else batch_evaluations
     resident: dict[tuple, _Resident] = {}
+    eval_data: dict[tuple, evaluation.TaskStack] = {}
     caps: dict[tuple, int] = {}
     for i in range(len(runs)):
         advance(i, None)
     while pending:
+        now = dict(pending)
         groups: dict[tuple, list[int]] = {}
-        for i, request in pending.items():
-            groups.setdefault(request.batch_key() if vmap else (i,), []).append(i)
-        kept = {}
-        for key, members in _capped(groups, pending, mesh, max_runs, caps):
+        for i, request in now.items():
+            alone = not vmap or (
+                isinstance(request, evaluation.EvalRequest) and not batch_evaluations
+            )
+            key = None if alone else request.batch_key()
+            groups.setdefault(("alone", i) if key is None else key, []).append(i)
+        evals = {k: m for k, m in groups.items() if isinstance(now[m[0]], evaluation.EvalRequest)}
+        if evals:
+            used = {}
+            for members in evals.values():
+                requests = [now[i] for i in members]
+                if len(requests) == 1:
+                    accuracies = [requests[0].run()]
+                else:
+                    accuracies = evaluation.evaluate_runs(requests, eval_data, in_turn)
+                    key = tuple(id(q.evaluator) for q in requests)
+                    used[key] = eval_data[key]
+                for i, acc in zip(members, accuracies, strict=True):
+                    advance(i, acc)
+            eval_data = used  # stacked evaluation data of batches no longer evaluated goes
+        epochs = {k: m for k, m in groups.items() if k not in evals}
+        trained_now, kept = set(), {}
+        for key, members in _capped(epochs, now, mesh, max_runs, caps):
             batch = (key, tuple(members))
-            trained, kept[batch] = _train([pending[i] for i in members], mesh, resident.get(batch))
+            trained, kept[batch] = _train([now[i] for i in members], mesh, resident.get(batch))
+            trained_now.update(members)
             for i, result in zip(members, trained, strict=True):
                 advance(i, result)
-        resident = {batch: r for batch, r in kept.items() if r is not None}
+        resident = {  # batches waiting on their evaluation keep their states on the device
+            batch: r
+            for batch, r in resident.items()
+            if not trained_now & set(batch[1]) and all(i in pending for i in batch[1])
+        }
+        resident.update((batch, r) for batch, r in kept.items() if r is not None)
     if stopped:
         raise stopped[0]
     return results

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import jax
@@ -32,8 +32,11 @@ def evaluate(
     current: np.ndarray,
     *,
     everything: bool = True,
-) -> dict[str, list[float | None]]:
+) -> Generator[evaluation.EvalRequest, np.ndarray, dict[str, list[float | None]]]:
     """Validation and test accuracy of every seen task, the current one with `current`.
+
+    A generator (`yield from` it in a `lockstep` run): it yields its `EvalRequest`, which the
+    driver evaluates alone or in one call with other runs', and returns the accuracies.
 
     All tasks use the current shared parameters. With `everything=False`
     (`train.eval_every_epochs`) only the current task is evaluated, the others' entries are
@@ -44,7 +47,7 @@ def evaluate(
     params = [*run.finished, state.params["task"]]
     which = range(t + 1) if everything else [t]
     above = None if everything else {t: _best_validation(run.records, t)}
-    acc = evaluator.accuracies(
+    acc = yield evaluator.request(
         state.params["shared"], params, [*run.chosen, current], which, test_above=above
     )
     return {

@@ -270,7 +270,7 @@ def _run(
                 current = run_records.current_config(model, hp, run.state, static_cfg)
                 record = run_records.epoch_record(run, model, hp, out, current, lr, phase)
                 everything = run.epoch == epochs or run.epoch % eval_every == 0
-                record.update(evaluate(run.state, current, everything=everything))
+                record.update((yield from evaluate(run.state, current, everything=everything)))
                 run.records.append(record)
                 if metrics_path:
                     results_io.append_jsonl(metrics_path, record)

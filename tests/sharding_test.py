@@ -6,9 +6,10 @@ import re
 import subprocess
 import sys
 
+import jax
 import pytest
 
-from lasem_jax import lockstep, trainer
+from lasem_jax import evaluation, lockstep, trainer
 from tests.lockstep_test import TASK_LISTS, _configs, _strip, batch_sizes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,3 +100,24 @@ def test_runs_that_fit_are_batched_whole(monkeypatch):
     cap = lockstep.batch_memory.runs_per_call(requests, mesh, 0, lockstep.sharded_epoch)
     assert cap >= len(requests)
     assert lockstep.batch_memory.runs_per_call(requests, mesh, 2, lockstep.sharded_epoch) == 2
+
+
+def test_evaluations_of_batched_runs_are_one_call(monkeypatch):
+    """After each batched epoch the runs' evaluations run as one call over the runs."""
+    sizes = []
+    batched = evaluation.runs_accuracies
+
+    def counting(model, shared, *args, **kwargs):
+        sizes.append(jax.tree.leaves(shared)[0].shape[0])
+        return batched(model, shared, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "runs_accuracies", counting)
+    configs = _configs("static")
+    for c in configs:
+        c.train.epochs_per_task = 1
+    runs = [trainer.lifelong_run(t, c) for t, c in zip(TASK_LISTS, configs, strict=True)]
+    together = lockstep.drive(runs, vmap=True, batch_evaluations=True)  # default: accelerators
+    assert sizes and set(sizes) == {3}
+    assert len(sizes) == 2  # one call per epoch (2 tasks x 1 epoch), not one per run
+    apart = [trainer.train_lifelong(t, c) for t, c in zip(TASK_LISTS, configs, strict=True)]
+    assert _strip(together) == _strip(apart)
