@@ -240,7 +240,7 @@ class Evaluator:
                 *(stack_split(group, s, c) for s, c in zip(SPLITS, chunks, strict=True))
             )
             self._groups.append((model, members, data, chunks))
-        self._device = jax.devices()[0]
+        self._device = jax.local_devices()[0]
 
     @property
     def num_tasks(self) -> int:

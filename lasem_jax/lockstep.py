@@ -147,24 +147,23 @@ def _to_mesh(trees: Sequence[Any], mesh: jax.sharding.Mesh) -> Any:
     return jax.device_put(stacked, jax.sharding.NamedSharding(mesh, PartitionSpec("runs")))
 
 
-def _from_mesh(stacked: Any, mesh: jax.sharding.Mesh) -> list[Any]:
-    """Each run's tree of a stacked, run-sharded tree: per device one call, on the devices.
+def _from_mesh(stacked: Any, mesh: jax.sharding.Mesh, count: int) -> list[Any]:
+    """The trees of the first `count` runs of a stacked, run-sharded tree, on the devices.
 
-    With several devices the runs' trees are gathered on the mesh's first device, where the
-    rest of a run (evaluation, consolidation) computes.
+    One call per run; with several devices the runs' trees are gathered on the mesh's first
+    device, where the rest of a run (evaluation, consolidation) computes.
     """
     if mesh.devices.size == 1:
-        return [_pick(stacked, np.int32(k)) for k in range(jax.tree.leaves(stacked)[0].shape[0])]
+        return [_pick(stacked, np.int32(k)) for k in range(count)]
     leaves, treedef = jax.tree.flatten(stacked)
     blocks = []  # each device's block of runs, as plain single-device arrays
     for d in range(mesh.devices.size):
         shards = [sorted(a.addressable_shards, key=lambda s: s.index[0].start or 0) for a in leaves]
         blocks.append(jax.tree.unflatten(treedef, [jax.device_put(sh[d].data) for sh in shards]))
-    home = mesh.devices.flat[0]
+    home, per_device = mesh.devices.flat[0], jax.tree.leaves(blocks[0])[0].shape[0]
     return [
-        jax.device_put(_pick(block, np.int32(k)), home)
-        for block in blocks
-        for k in range(jax.tree.leaves(block)[0].shape[0])
+        jax.device_put(_pick(blocks[k // per_device], np.int32(k % per_device)), home)
+        for k in range(count)
     ]
 
 
@@ -175,8 +174,9 @@ class _Resident:
     Attributes:
       states: the stacked, run-sharded train states after the last epoch (donated next call).
       data: the stacked `(xs, ys)` training sets.
-      handed: each run's state as handed out after the last epoch: if a run's next request
-        carries exactly these objects, `states` is trained on without re-stacking.
+      handed: each run's state as handed out after the last epoch (padding excluded): if the
+        runs' next requests carry exactly these objects, `states` is trained on without
+        re-stacking.
       sources: each run's `(x, y)` objects that `data` was stacked from.
     """
 
@@ -229,14 +229,14 @@ def _train(
     else:
         data = resident.data
     if resident is None or any(
-        q.state is not h for q, h in zip(padded, resident.handed, strict=True)
+        q.state is not h for q, h in zip(requests, resident.handed, strict=True)
     ):
         states = _to_mesh([q.state for q in padded], mesh)
     else:
         states = resident.states
     configs = _to_mesh([jnp.asarray(q.config) for q in padded], mesh)
     states, out = jitted_batched_epoch(r.model, r.hp, mesh, states, *data, r.lr, configs)
-    handed = _from_mesh(states, mesh)
+    handed = _from_mesh(states, mesh, len(requests))
     stats = jax.device_get(out)  # One transfer of every run's statistics.
     results = [
         (handed[k], {**{name: v[k] for name, v in stats.items()}, "num_devices": size})
