@@ -40,7 +40,7 @@ classes call (``l2_regularizer``, ``apply_regularization``) are provided with TF
 
 Usage (from the repository root)::
 
-    python benchmarks/reference_tf1.py --reference=../shared/refbench/LASEM
+    python benchmarks/reference_tf1.py --reference=/path/to/LASEM
         --tf_python=/tmp/tfvenv/bin/python --rounds=3 --threads=2
 """
 

@@ -1,4 +1,4 @@
-"""CIFAR-100, 10 tasks: brute-force configuration search (Table 3, spec 8).
+"""CIFAR-100, 10 tasks: brute-force configuration search (Table 3, docs/protocol.md §8).
 
 10 disjoint ten-way tasks, 4% of the data, 4 conv layers.
 Every configuration is trained from the same start for each task; the best validation accuracy wins.

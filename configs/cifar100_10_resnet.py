@@ -10,7 +10,7 @@ python -m launch.train --config=configs/cifar100_10_resnet.py:static --workdir=/
 
 from configs import paper
 
-# Table 5: contiguous group sizes from the input side (spec 9), by number of groups.
+# Table 5: contiguous group sizes from the input side (docs/protocol.md §9), by number of groups.
 TABLE5_GROUP_SIZES = {
     4: (5, 4, 4, 4),
     5: (5, 4, 4, 2, 2),

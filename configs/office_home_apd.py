@@ -1,4 +1,4 @@
-"""Office-Home, 10 tasks: APD-Net (Table 1, spec 10).
+"""Office-Home, 10 tasks: APD-Net (Table 1, docs/protocol.md §10).
 
 10 thirteen-way tasks (Product and RealWorld domains), 4 conv layers.
 Kernel = shared * sigmoid(mask) + additive; --config.apd.lambda1 / lambda2.

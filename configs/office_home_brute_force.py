@@ -1,4 +1,4 @@
-"""Office-Home, 10 tasks: brute-force configuration search (Table 3, spec 8).
+"""Office-Home, 10 tasks: brute-force configuration search (Table 3, docs/protocol.md §8).
 
 10 thirteen-way tasks (Product and RealWorld domains), 4 conv layers.
 Every configuration is trained from the same start for each task; the best validation accuracy wins.

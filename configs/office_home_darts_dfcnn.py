@@ -1,4 +1,4 @@
-"""Office-Home, 10 tasks: DARTS layer selection (Table 1, spec 10).
+"""Office-Home, 10 tasks: DARTS layer selection (Table 1, docs/protocol.md §10).
 
 10 thirteen-way tasks (Product and RealWorld domains), 4 conv layers.
 Per layer a softmax over {task-specific, transfer}; --config.darts.order=2 for second order.

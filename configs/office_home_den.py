@@ -1,4 +1,4 @@
-"""Office-Home, 10 tasks: DEN (Table 1, spec 10; re-implemented from the paper).
+"""Office-Home, 10 tasks: DEN (Table 1, docs/protocol.md §10; re-implemented from the paper).
 
 10 thirteen-way tasks (Product and RealWorld domains), 4 conv layers.
 Selective retraining, expansion by --config.den.expansion_size units, split/duplicate.

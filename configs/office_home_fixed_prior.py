@@ -1,4 +1,4 @@
-"""Office-Home, 10 tasks: the fixed-posterior ablation of Fig. 6 (LASEM DF-CNN, spec 1.10).
+"""Office-Home, 10 tasks: fixed-posterior ablation, Fig. 6 (LASEM DF-CNN, docs/protocol.md §1.10).
 
 A fixed distribution replaces the posterior, both as gradient weights and for choosing the
 configuration: probability P on Top-2 (FFTT, the best static configuration on Office-Home) and

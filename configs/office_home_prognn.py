@@ -1,4 +1,4 @@
-"""Office-Home, 10 tasks: Progressive Neural Networks (Table 1, spec 10).
+"""Office-Home, 10 tasks: Progressive Neural Networks (Table 1, docs/protocol.md §10).
 
 10 thirteen-way tasks (Product and RealWorld domains), 4 conv layers.
 A new column per task, earlier columns frozen, laterals with --config.prognn.dim_reduction_scale.

@@ -1,4 +1,4 @@
-"""Office-Home, 10 tasks: a single shared network (spec 10).
+"""Office-Home, 10 tasks: a single shared network (docs/protocol.md §10).
 
 10 thirteen-way tasks (Product and RealWorld domains), 4 conv layers.
 One conv + FC network, output layer included, trained on every task in turn.

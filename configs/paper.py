@@ -1,4 +1,4 @@
-"""The paper's lifelong scenarios (Appendix A, Table 4; reference spec sections 3-5, 7, 9).
+"""The paper's lifelong scenarios (Appendix A, Table 4; docs/protocol.md §3-§5, §7, §9).
 
 Not a config file itself: every `configs/<scenario>_<method>.py` calls `get_paper_config`, which
 starts from `configs.default.get_config()` and overrides the fields of one scenario and method.
@@ -9,8 +9,8 @@ likelihood), `static` (`static_config`, default `all`), `single_task`. `OTHER_ME
 files for the scenarios the paper runs them on: `brute_force` (Table 3: CIFAR-100 10 tasks,
 Office-Home) and the competing methods of Table 1 (Office-Home).
 
-Optimiser per scenario (spec 4, RMSProp): `lr = lr0 / (1 + global_epoch * lr_decay)`, a fixed
-number of epochs per task (no early stopping), minibatches of `batch_size`.
+Optimiser per scenario (docs/protocol.md §4, RMSProp): `lr = lr0 / (1 + global_epoch * lr_decay)`,
+a fixed number of epochs per task (no early stopping), minibatches of `batch_size`.
 
 The argument `"tiny"` (`--config=configs/<file>.py:tiny`) shrinks a run to a smoke test that
 still learns (`lasem_jax.defaults.apply_tiny`: 3 epochs per task, width 0.25, He initialisation,
@@ -30,9 +30,10 @@ METHODS = ("lasem", "static", "single_task")
 OTHER_METHODS = ("brute_force", "single_network", "prognn", "darts", "apd", "den")
 
 # The LASEM partition of the 9-layer STL-10 network: three groups of three adjacent layers
-# (Appendix D, spec 9: `layer_group_config = [3, 3, 3]`), 0-based layer indices.
+# (Appendix D, docs/protocol.md §9: `layer_group_config = [3, 3, 3]`), 0-based layer indices.
 STL10_9_GROUPS = ((0, 1, 2), (3, 4, 5), (6, 7, 8))
-# TF on STL-10 with 20 tasks uses one FC hidden layer of 128 instead of [128, 16] (spec 2.3).
+# TF on STL-10 with 20 tasks uses one FC hidden layer of 128 instead of [128, 16]
+# (docs/protocol.md §2.3).
 STL10_20_TF_FC_HIDDEN = (128,)
 
 TINY_EPOCHS_PER_TASK = defaults.TINY_EPOCHS_PER_TASK
@@ -40,7 +41,7 @@ TINY_WIDTH = defaults.TINY_WIDTH
 
 
 def _cifar100(num_tasks: int) -> dict[str, Any]:
-    """CIFAR-100 with 10 disjoint tasks or 20/40 tasks from overlapping class lists (spec 5.1)."""
+    """CIFAR-100: 10 disjoint tasks, or 20/40 of overlapping class lists (docs/protocol.md §5.1)."""
     return {
         "data": {
             "name": "cifar100",
@@ -56,12 +57,13 @@ def _cifar100(num_tasks: int) -> dict[str, Any]:
     }
 
 
-# Per scenario: `data` fields (the dataset loaders read these), architecture, optimiser (spec 4).
+# Per scenario: `data` fields (the dataset loaders read these), architecture, optimiser
+# (docs/protocol.md §4).
 SCENARIOS: dict[str, dict[str, Any]] = {
     "cifar100_10": _cifar100(10),
     "cifar100_40": _cifar100(40),
     "office_home": {
-        # Product and RealWorld x 5 fixed groups of 13 classes, split 6:1:3 (spec 5.2).
+        # Product, RealWorld x 5 fixed groups of 13 classes, split 6:1:3 (docs/protocol.md §5.2).
         "data": {
             "name": "office_home",
             "num_tasks": 10,
@@ -75,7 +77,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "stl10_20": {
         # 20 three-way tasks with noise and channel swaps; 25% of the data, 15% of it for
-        # validation (318 train / 57 valid / 2400 test per task, spec 5.3).
+        # validation (318 train / 57 valid / 2400 test per task, docs/protocol.md §5.3).
         "data": {
             "name": "stl10",
             "num_tasks": 20,
@@ -138,7 +140,7 @@ def get_paper_config(
       method: one of `METHODS` or `OTHER_METHODS`.
       arg: the config-file argument: None or "" (the paper's run) or "tiny" (smoke test).
       learner: the base learner (hps | tf | dfcnn); `--config.learner=...` overrides it later,
-        but only `learner="tf"` here applies the STL-10 20-task TF head (spec 2.3).
+        but only `learner="tf"` here applies the STL-10 20-task TF head (docs/protocol.md §2.3).
 
     Raises:
       ValueError: unknown scenario, method or argument.

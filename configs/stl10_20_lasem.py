@@ -8,7 +8,7 @@ python -m launch.train --config=configs/stl10_20_lasem.py --workdir=/tmp/lasem/s
 Base learner HPS; add --config.learner=tf or --config.learner=dfcnn for the others.
 Smoke test (3 epochs, width 0.25, lr 1e-2): --config=configs/stl10_20_lasem.py:tiny
 
-The paper's TF runs here use FC hidden (128,) instead of (128, 16) (spec 2.3): for TF
+The paper's TF runs here use FC hidden (128,) instead of (128, 16) (docs/protocol.md §2.3): for TF
 use configs/stl10_20_lasem_tf.py.
 """
 

@@ -2,7 +2,7 @@
 
 20 three-way tasks with noise and channel swaps, 25% of the data, 6 conv layers.
 LASEM with the Laplace prior (Eq. 1) and the product likelihood (Eq. 2).
-TF with FC hidden (128,) instead of (128, 16), as in the paper's runs (spec 2.3).
+TF with FC hidden (128,) instead of (128, 16), as in the paper's runs (docs/protocol.md §2.3).
 
 python -m launch.train --config=configs/stl10_20_lasem_tf.py --workdir=/tmp/lasem/stl10_20_lasem_tf
 

@@ -9,7 +9,7 @@ python -m launch.train --config=configs/stl10_20_single_task.py \
 Base learner HPS; add --config.learner=tf or --config.learner=dfcnn for the others.
 Smoke test (3 epochs, width 0.25, lr 1e-2): --config=configs/stl10_20_single_task.py:tiny
 
-The paper's TF runs here use FC hidden (128,) instead of (128, 16) (spec 2.3): with
+The paper's TF runs here use FC hidden (128,) instead of (128, 16) (docs/protocol.md §2.3): with
 --config.learner=tf also add --config.model.fc_hidden='(128,)'.
 """
 

@@ -10,7 +10,7 @@ Smoke test (3 epochs, width 0.25, lr 1e-2): --config=configs/stl10_20_static.py:
 
 Other configurations: --config.static_config=top2 (also top<k>, bottom<k>, alternating,
 alternating_even, none, or a bit string such as 0101, input-side layer first).
-The paper's TF runs here use FC hidden (128,) instead of (128, 16) (spec 2.3): with
+The paper's TF runs here use FC hidden (128,) instead of (128, 16) (docs/protocol.md §2.3): with
 --config.learner=tf also add --config.model.fc_hidden='(128,)'.
 """
 

@@ -1,4 +1,4 @@
-"""The paper's task networks (spec section 3) and the registry that resolves `config.model.arch`.
+"""The paper's task networks (docs/protocol.md §3) and the registry resolving `config.model.arch`.
 
 A name is resolved by `get_architecture`: a registered name (the paper's networks are registered
 here, users add theirs with `register_architecture`) or an import path `"package.module:factory"`.
@@ -136,7 +136,7 @@ def paper_network(
         at least 1). Layers of equal width stay equal, so shortcuts stay valid.
       input_shape: `(H, W, C)` of the images, if not the dataset's default.
       fc_hidden: FC hidden sizes, if not the architecture's default (e.g. `(128,)` for TF on
-        STL-10 20 tasks, spec 2.3); scaled by `width` too.
+        STL-10 20 tasks, docs/protocol.md §2.3); scaled by `width` too.
 
     Raises:
       ValueError: an input shape that is not `(H, W, C)`.

@@ -23,8 +23,9 @@ class ConvBlock(nn.Module):
 
     The convolution is `layers.conv2d`, not `nn.Conv`: its CPU path has a hand-written gradient
     that XLA:CPU runs ~100x faster inside `lax.scan`. `kb` = (h_kb, c_kb) and `ts` = (h_ts, c_ts)
-    are the DF-CNN sizes of spec 2.4 (None where the paper defines none). Parameters: `w`
-    `[k, k, c_in, channels]` (trunc-normal 0.05) and `b` `[channels]` (0.2), spec 2.1.
+    are the DF-CNN sizes of docs/protocol.md §2.4 (None where the paper defines none).
+    Parameters: `w` `[k, k, c_in, channels]` (trunc-normal 0.05) and `b` `[channels]` (0.2),
+    docs/protocol.md §2.1.
     """
 
     kernel: int
@@ -69,7 +70,7 @@ class BlockNetwork:
       fc_hidden: hidden sizes of the head.
       skips: identity shortcuts `(i, j)` between `ConvBlock`s: the input of block i, max-pooled
         by the pools of blocks i..j-1, is added to block j's post-ReLU output before its
-        pooling (the paper's ResNet, spec 3).
+        pooling (the paper's ResNet, docs/protocol.md §3).
       name: a label for logs.
     """
 

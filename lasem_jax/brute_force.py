@@ -1,4 +1,4 @@
-"""Task-wise brute-force configuration search (spec 8): train every candidate, keep the best."""
+"""Task-wise brute-force search (docs/protocol.md §8): train every candidate, keep the best."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class SearchResult:
 
     Attributes:
       index: the winner's row in `candidates`.
-      state: the winner's train state after its last epoch (not its best epoch, as spec 8).
+      state: the winner's train state after its last epoch, not its best (docs/protocol.md §8).
       records: the winner's per-epoch records.
       scores: `[C]` each candidate's score (maximum validation accuracy of the new task).
       candidates: `[C, L]` bool configurations tried, in `enumerate_configs` order.
@@ -57,8 +57,8 @@ def candidates(model: Model, *, search: bool) -> np.ndarray:
     Args:
       model: the task's model (its `partition` restricts the candidates as in LASEM).
       search: False for a first task that is not searched (`brute_force.search_first_task`):
-        as the reference code (spec 8), HPS trains it with every layer task-specific (`none`),
-        TF and DF-CNN with every layer transferring (`all`).
+        as the reference code (docs/protocol.md §8), HPS trains it with every layer
+        task-specific (`none`), TF and DF-CNN with every layer transferring (`all`).
     """
     if not search:
         name = "none" if model.learner.name == "hps" else "all"

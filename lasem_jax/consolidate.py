@@ -1,4 +1,4 @@
-"""End-of-task consolidation (spec 1.8): keep, roll back or discard parameters per chosen layer."""
+"""End-of-task consolidation (docs/protocol.md §1.8): keep, roll back or discard per layer."""
 
 from __future__ import annotations
 

@@ -43,8 +43,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.fc_hidden = ml_collections.FieldReference(None, field_type=tuple)
     c.model.partition = ml_collections.FieldReference(None, field_type=tuple)
     c.model.he_init = False
-    c.model.tf_ortho_weight = 0.1  # spec 2.3, test_type 0
-    c.model.dfcnn_kb_l2 = 1e-7  # spec 2.4
+    c.model.tf_ortho_weight = 0.1  # docs/protocol.md §2.3, test_type 0
+    c.model.dfcnn_kb_l2 = 1e-7  # docs/protocol.md §2.4
     c.model.dfcnn_ts_l2 = 1e-7
 
     c.em = ml_collections.ConfigDict()
@@ -67,17 +67,17 @@ def default_config() -> ml_collections.ConfigDict:
     c.brute_force.batch_candidates = 0
 
     c.prognn = ml_collections.ConfigDict()
-    c.prognn.dim_reduction_scale = 2.0  # lateral 1x1 reduction (spec 10, README's test_type 1)
+    c.prognn.dim_reduction_scale = 2.0  # lateral 1x1 reduction (docs/protocol.md §10, test_type 1)
 
     c.darts = ml_collections.ConfigDict()
     c.darts.order = 1  # 1: first-order; 2: second-order (exact unrolled gradient, any learner)
     c.darts.arch_lr = 0.0  # 0: the weights' learning rate
 
     c.apd = ml_collections.ConfigDict()
-    c.apd.lambda1 = 4e-4  # L1 of the task-additive parameters (spec 10)
+    c.apd.lambda1 = 4e-4  # L1 of the task-additive parameters (docs/protocol.md §10)
     c.apd.lambda2 = 100.0  # drift of the shared parameters from their value before the task
 
-    c.den = ml_collections.ConfigDict()  # hyperparameters of spec 10 (Office-Home)
+    c.den = ml_collections.ConfigDict()  # hyperparameters of docs/protocol.md §10 (Office-Home)
     c.den.l1 = 1e-6
     c.den.l2 = 0.01
     c.den.group_lasso = 0.8
@@ -88,7 +88,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.den.split_threshold = 0.05  # DEN's sigma; absent from LASEM, DEN code's spl_thr default
 
     c.optim = ml_collections.ConfigDict()
-    c.optim.lr = 1e-3  # RMSProp as TF1 (spec 4); lr = lr / (1 + global_epoch * lr_decay)
+    c.optim.lr = 1e-3  # TF1 RMSProp (docs/protocol.md §4); lr / (1 + global_epoch * lr_decay)
     c.optim.lr_decay = 0.0
 
     c.train = ml_collections.ConfigDict()

@@ -30,7 +30,8 @@ def config_log_likelihood(
       labels: `[B]` integer labels in `0..K-1`.
       mode: `product`: `sum_i log p_c(y_i|x_i)`, Eq. 2 exactly. `mean`:
         `log (1/B) sum_i p_c(y_i|x_i)` computed as logsumexp minus log B, the Appendix D remedy
-        for confident wrong predictions and what the reference code computes (spec 1.3).
+        for confident wrong predictions and what the reference code computes
+        (docs/protocol.md §1.3).
 
     Returns:
       `[C]` log-likelihoods.
@@ -161,7 +162,7 @@ def fixed_prior(probs: ArrayLike) -> Prior:
 
 
 def fixed_probs(num_configs: int, index: int, p: float) -> jax.Array:
-    """`[C]` with `p` at `index` and `(1 - p) / (C - 1)` elsewhere (spec 1.10)."""
+    """`[C]` with `p` at `index` and `(1 - p) / (C - 1)` elsewhere (docs/protocol.md §1.10)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"Fixed probability must be in [0, 1], got {p}.")
     if not 0 <= index < num_configs:

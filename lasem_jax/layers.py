@@ -31,7 +31,7 @@ def generator(key: Array) -> np.random.Generator:
 
 
 def truncated_normal(rng: np.random.Generator, shape: Sequence[int], *, std: float = 0.05) -> Array:
-    """TF1 `truncated_normal(stddev=std)`: normal samples redrawn beyond 2 std (spec 2.1)."""
+    """TF1 `truncated_normal(stddev=std)`: normals redrawn beyond 2 std (docs/protocol.md §2.1)."""
     values = rng.standard_normal(tuple(shape))
     outside = np.abs(values) > 2.0
     while outside.any():
@@ -47,7 +47,7 @@ def he_normal(rng: np.random.Generator, shape: Sequence[int]) -> Array:
 
 
 def glorot_uniform(rng: np.random.Generator, shape: Sequence[int]) -> Array:
-    """TF1's default initialiser for `get_variable` with fan rules of spec 2.1.
+    """TF1's default initialiser for `get_variable` with fan rules of docs/protocol.md §2.1.
 
     1-D: fan_in = fan_out = n; 2-D: (rows, cols); >= 3-D: receptive field = product of all but
     the last two dims, fan_in = dim[-2] * rf, fan_out = dim[-1] * rf.
@@ -65,7 +65,10 @@ def glorot_uniform(rng: np.random.Generator, shape: Sequence[int]) -> Array:
 def init_dense(
     rng: np.random.Generator, fan_in: int, fan_out: int, *, he: bool = False
 ) -> dict[str, Array]:
-    """Plain weight `[fan_in, fan_out]` (trunc-normal 0.05 or He) and bias 0.2 (spec 2.1)."""
+    """Plain weight `[fan_in, fan_out]` (trunc-normal 0.05, or He), bias 0.2.
+
+    As the reference code (docs/protocol.md §2.1).
+    """
     shape = (fan_in, fan_out)
     w = he_normal(rng, shape) if he else truncated_normal(rng, shape)
     return {"w": w, "b": jnp.full((fan_out,), 0.2, jnp.float32)}
@@ -74,7 +77,7 @@ def init_dense(
 def init_conv(
     rng: np.random.Generator, kernel: int, c_in: int, c_out: int, *, he: bool = False
 ) -> dict[str, Array]:
-    """Plain conv weight `[k, k, c_in, c_out]` and bias `[c_out]` 0.2 (spec 2.1, 2.5)."""
+    """Plain conv weight `[k, k, c_in, c_out]`, bias `[c_out]` 0.2 (docs/protocol.md §2.1, §2.5)."""
     shape = (kernel, kernel, c_in, c_out)
     w = he_normal(rng, shape) if he else truncated_normal(rng, shape)
     return {"w": w, "b": jnp.full((c_out,), 0.2, jnp.float32)}
@@ -234,7 +237,7 @@ class Head(nn.Module):
     """The task head on flattened features: dropout (keep 0.5) in training, ReLU FCs, output.
 
     Dropout is applied once, to the features before the first FC layer, as in the reference
-    code (spec 2.1); no dropout between FC layers.
+    code (docs/protocol.md §2.1); no dropout between FC layers.
     """
 
     hidden: tuple[int, ...]

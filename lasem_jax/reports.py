@@ -22,7 +22,7 @@ METRICS = ("mean_peak_accuracy", "mean_forgetting_ratio", "train_seconds")
 
 
 def paper_static_configs(num_layers: int) -> list[str]:
-    """Returns the paper's static configurations for a network depth (spec section 7).
+    """Returns the paper's static configurations for a network depth (docs/protocol.md §7).
 
     For 6 layers the paper's text says 16 static configurations were tested, but it names
     none beyond these 12, which are the ones the reference code's table lists for 6 layers;

@@ -78,7 +78,7 @@ def layer_to_group(num_layers: int, partition: Partition | None) -> np.ndarray:
 def enumerate_configs(num_layers: int, partition: Partition | None = None) -> np.ndarray:
     """Enumerates every transfer configuration allowed by the partition.
 
-    Row order follows the reference code (spec 1.1): configuration `i` has group `g`
+    Row order follows the reference code (docs/protocol.md §1.1): configuration `i` has group `g`
     transferring iff bit `g` of `i` is 0. Row 0 transfers everything, the last row nothing; for
     4 single-layer groups the rows are TTTT, FTTT, TFTT, FFTT, TTFT, ... (layer 0 first).
 
@@ -101,7 +101,7 @@ _NAMED = re.compile(r"^(top|bottom)(\d+)$")
 
 
 def named_config(name: str, num_layers: int) -> np.ndarray:
-    """Returns one of the paper's static configurations (Section 2, spec section 7).
+    """Returns one of the paper's static configurations (Section 2, docs/protocol.md §7).
 
     Names: `all`, `none`, `top<k>` (the k output-side layers transfer), `bottom<k>` (the k
     input-side layers transfer), `alternating` (input side first: task-specific, transfer, ...,

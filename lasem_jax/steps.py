@@ -62,7 +62,7 @@ tree_io.register_namedtuple("lasem_jax.PriorState", em.PriorState)
 
 
 def make_optimizer(learning_rate: float) -> optax.GradientTransformation:
-    """TF1's RMSProp (spec 4): decay 0.9, eps 1e-10 inside the sqrt, accumulator starting at 1.
+    """TF1's RMSProp (docs/protocol.md §4): decay 0.9, eps 1e-10 in the sqrt, accumulator at 1.
 
     The learning rate is an injected hyperparameter, set once per epoch by `train_epoch`.
     """
@@ -145,7 +145,9 @@ def lasem_step(
         logits = jax.lax.stop_gradient(model.head(params, feats))
         return em.posterior(log_prior, em.config_log_likelihood(logits, y, mode=hp.likelihood))
 
-    if hp.num_m_steps == 1:  # One conv pass serves both steps (performance_notes.md).
+    # One conv pass serves both steps: the E-step reads the head without dropout, the M-step with
+    # it (README.md, section Performance).
+    if hp.num_m_steps == 1:
 
         def fused(params: dict):
             feats = model.features_all(params, x, batch_major=split)

@@ -1,4 +1,4 @@
-"""Tests of the task-wise brute-force search (spec 8) against individual static runs."""
+"""Tests of task-wise brute-force search (docs/protocol.md §8) against individual static runs."""
 
 import json
 
@@ -83,7 +83,10 @@ def test_search_records_are_the_winners(digits):
 
 @pytest.mark.parametrize(("learner", "first"), [("hps", [0, 0, 0, 0]), ("dfcnn", [1, 1, 1, 1])])
 def test_first_task_not_searched(learner, first):
-    """search_first_task=False: HPS trains task 0 task-specific, TF/DF-CNN shared (spec 8)."""
+    """search_first_task=False: HPS trains task 0 task-specific, TF/DF-CNN shared.
+
+    As the reference code does (docs/protocol.md §8).
+    """
     c = _config("brute_force", learner)
     c.brute_force.search_first_task = False
     c.model.partition = PARTITION

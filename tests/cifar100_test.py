@@ -1,4 +1,4 @@
-"""Tests of the CIFAR-100 lifelong tasks (spec 5.1) on synthetic arrays and tfds mock data."""
+"""Tests of the CIFAR-100 lifelong tasks (docs/protocol.md §5.1) on synthetic and tfds mock data."""
 
 from __future__ import annotations
 

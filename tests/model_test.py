@@ -162,7 +162,7 @@ def test_unknown_names_raise():
 
 
 # ---------------------------------------------------------------------------------------------
-# Parameter counts at full width, from the spec's numbers (sections 2 and 3), shapes only.
+# Parameter counts at full width, from docs/protocol.md §2 and §3, shapes only.
 
 # arch -> (kernels, channels, input channels, feature dim, fc hidden, DF-CNN sizes or None)
 SPEC = {
@@ -245,7 +245,7 @@ def _count(tree):
     ],
 )
 def test_param_counts_full_width(arch, learner, num_classes):
-    """Shared, task conv, mapping and head sizes at full width match the spec's formulas."""
+    """Shared, task conv, mapping and head sizes at full width match docs/protocol.md §2."""
     model = build_model(arch, learner, num_classes)
     shapes = model.init(jax.random.PRNGKey(0))
     got = {
@@ -258,7 +258,7 @@ def test_param_counts_full_width(arch, learner, num_classes):
 
 
 def test_param_counts_cifar4_hand_numbers():
-    """cifar100_4 HPS at full width, from the spec's numbers written out by hand."""
+    """cifar100_4 HPS at full width, from docs/protocol.md §2 and §3 by hand."""
     model = build_model("cifar100_4", "hps", 10)
     shapes = model.init(jax.random.PRNGKey(0))
     conv = (9 * 3 * 32 + 32) + (9 * 32 * 32 + 32) + (9 * 32 * 64 + 64) + (9 * 64 * 64 + 64)

@@ -41,7 +41,7 @@ def test_enumerate_configs_count_shape_dtype_unique(num_layers, partition, expec
 
 
 def test_enumerate_configs_reference_order_four_layers():
-    """Row i transfers layer l iff bit l of i is 0 (spec 1.1), layer 0 first."""
+    """Row i transfers layer l iff bit l of i is 0 (docs/protocol.md §1.1), layer 0 first."""
     expected = [
         "TTTT", "FTTT", "TFTT", "FFTT", "TTFT", "FTFT", "TFFT", "FFFT",
         "TTTF", "FTTF", "TFTF", "FFTF", "TTFF", "FTFF", "TFFF", "FFFF",
@@ -116,7 +116,7 @@ def test_enumerate_configs_none_partition_equals_singletons():
     ],
 )
 def test_named_config_four_layers(name, expected):
-    """Named configurations of a 4-layer network match the paper / spec 1.10 tables."""
+    """Named configurations of a 4-layer network match the paper / docs/protocol.md §1.10."""
     config = named_config(name, 4)
     assert config.dtype == np.bool_
     np.testing.assert_array_equal(config, _bits(expected))
@@ -211,7 +211,7 @@ def test_partition_order_is_filtered_full_enumeration(num_layers, blocks):
 
 
 def test_stl10_groups_match_spec_listing():
-    """The 8 configurations of 9 layers in blocks [3,3,3] are listed in spec section 9's order."""
+    """9 layers in blocks [3,3,3]: the 8 configurations, in the order of docs/protocol.md §9."""
     expected = ["TTT TTT TTT", "FFF TTT TTT", "TTT FFF TTT", "FFF FFF TTT",
                 "TTT TTT FFF", "FFF TTT FFF", "TTT FFF FFF", "FFF FFF FFF"]  # fmt: skip
     configs = enumerate_configs(9, [[0, 1, 2], [3, 4, 5], [6, 7, 8]])

@@ -1,4 +1,4 @@
-"""Tests of the single shared network baseline (spec 10) and the baselines' common loop."""
+"""Tests of the single-network baseline (docs/protocol.md §10) and the baselines' common loop."""
 
 import itertools
 import json

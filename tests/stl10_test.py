@@ -1,4 +1,4 @@
-"""Tests of the STL-10 lifelong tasks (spec 5.3) on small synthetic arrays and tfds mock data."""
+"""Tests of the STL-10 lifelong tasks (docs/protocol.md §5.3) on synthetic and tfds mock data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Competing lifelong methods (Table 1, spec 10) run by the same loop, data and metrics."""
+"""Competing methods of Table 1 (docs/protocol.md §10) run by the same loop, data and metrics."""
 
 from lasem_jax.baselines.apd import APD
 from lasem_jax.baselines.base import Baseline

@@ -1,4 +1,7 @@
-"""Additive Parameter Decomposition (APD, Yoon et al. 2020) as in the reference code (spec 10)."""
+"""Additive Parameter Decomposition (APD, Yoon et al. 2020) as in the reference code.
+
+The reference code's APD: docs/protocol.md §10.
+"""
 
 from __future__ import annotations
 
@@ -105,7 +108,7 @@ def apd_loss(
 
 
 class APD(base.Baseline):
-    """APD in the simplified form of the reference code's `new_APD_conv_layer` (spec 10).
+    """APD in the simplified form of the reference's `new_APD_conv_layer` (docs/protocol.md §10).
 
     Every conv layer has a shared kernel and bias; task t's kernel is
     `W_shared * sigmoid(M_t) + A_t` with its own mask `M_t` and additive `A_t` (trunc-normal

@@ -179,9 +179,10 @@ class Darts(base.Baseline):
     """DARTS over the learner's transfer path vs the task-specific conv of every layer.
 
     A task's configuration is the per-layer argmax of its alpha; the current task is evaluated
-    with it, and at the task's end it is consolidated with LASEM's rules (spec 1.8). Alpha's
-    learning rate is `config.darts.arch_lr`, or the weights' of the epoch if 0. Order 2 unrolls
-    one SGD step of size `config.optim.lr` (not decayed, as the reference) for any learner.
+    with it, and at the task's end it is consolidated with LASEM's rules (docs/protocol.md §1.8).
+    Alpha's learning rate is `config.darts.arch_lr`, or the weights' of the epoch if 0. Order 2
+    unrolls one SGD step of size `config.optim.lr` (not decayed, as the reference) for any
+    learner.
 
     Attributes:
       alphas: `[L, 2]` architecture weights per task so far (the final ones of finished tasks).

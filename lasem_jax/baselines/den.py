@@ -48,8 +48,8 @@ class DEN(base.Baseline):
     optimiser is reset at each phase change; the expansion test uses the cross-entropy on the
     whole training set (no dropout, no penalties). Identity shortcuts (ResNet) are not
     supported. Penalties are sums (L2: `l2 * sum(w^2) / 2` over every trainable weight); with
-    the spec's l2 = 0.01 a small network (digits, width 0.25, 16 epochs) collapses to chance
-    under RMSProp, while l2 <= 1e-4 learns.
+    the reference's l2 = 0.01 (docs/protocol.md §10) a small network (digits, width 0.25,
+    16 epochs) collapses to chance under RMSProp, while l2 <= 1e-4 learns.
 
     Attributes:
       widths: current channel count per conv layer.

@@ -1,4 +1,4 @@
-"""Progressive Neural Networks: a column per task, frozen afterwards, with laterals (spec 10)."""
+"""Progressive Neural Networks: a frozen column per task, with laterals (docs/protocol.md §10)."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def progressive_logits(
 
 
 class ProgNN(base.Baseline):
-    """Progressive Neural Network (Rusu et al. 2016) as in the reference code (spec 10).
+    """Progressive Neural Network (Rusu et al. 2016) as in the reference (docs/protocol.md §10).
 
     Task t gets a new column of the full architecture (conv stack and its own FC head, so tasks
     may differ in classes). Each conv layer i >= 1 of column t adds, before its ReLU, one

@@ -1,4 +1,4 @@
-"""One network, output layer included, shared by every task (spec 10, the lower reference)."""
+"""One network, output layer included, for all tasks: the lower reference (docs/protocol.md §10)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class SingleNetwork(base.Baseline):
     """A single conv + FC network trained on every task in turn, with one shared output layer.
 
     All tasks write to the same output units, so every task must have the same number of
-    classes (spec 10); the optimiser state is reset per task as for the other methods.
+    classes (docs/protocol.md §10); the optimiser state is reset per task as for the other methods.
     """
 
     name = "single_network"

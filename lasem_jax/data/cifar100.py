@@ -1,4 +1,4 @@
-"""CIFAR-100 lifelong tasks of 10 classes with the reference's percent protocol (spec 5.1).
+"""CIFAR-100 lifelong tasks of 10 classes, the reference's percent protocol (docs/protocol.md §5.1).
 
 Protocol, per class ``c`` of the 100: its 500 training images are shuffled once (by
 ``stream_rng(seed, CLASS_STREAM, c)``, shared by every task using the class) and split into

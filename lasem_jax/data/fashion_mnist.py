@@ -5,7 +5,7 @@ Data is found offline, in this order: the idx files (``train-images-idx3-ubyte``
 or ``.gz``) in ``data_config.data_dir`` if set (only there), else in ``DEFAULT_DIR`` (Debian's
 ``dataset-fashion-mnist`` package), else a prepared tfds ``fashion_mnist`` (``tfds.data_source``).
 
-The design mirrors ``lasem_jax.data.digits`` (and the STL-10 variant of spec 5.3): every task
+The design mirrors ``lasem_jax.data.digits`` (and STL-10's, docs/protocol.md §5.3): every task
 draws a distinct random set of ``classes_per_task`` classes (label ``i`` is ``classes[i]``), a
 Gaussian noise ``N(0.05 m, (0.05 s)^2)`` with ``m`` in {-1, 0, 1}, ``s`` in {0, 1, 2} (none when
 both are 0) added to all splits and clipped to ``[0, 1]``, then one input transformation in place

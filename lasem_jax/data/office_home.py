@@ -1,4 +1,4 @@
-"""Office-Home lifelong scenario (LASEM spec 5.2) read from a manually downloaded folder.
+"""Office-Home lifelong scenario (docs/protocol.md §5.2) read from a manually downloaded folder.
 
 Office-Home's terms forbid redistribution, so there is no download: extract the dataset from
 https://www.hemanthdv.org/officeHomeDataset.html and pass the folder that holds

@@ -1,4 +1,4 @@
-"""STL-10 lifelong tasks with random class sets, pixel noise and channel swaps (spec 5.3).
+"""STL-10 lifelong tasks: random class sets, pixel noise and channel swaps (docs/protocol.md §5.3).
 
 The design (a JSON-able list of dicts, ``design_from_seed``) fixes per task, drawn in this order
 from the task's own generator ``stream_rng(seed, DESIGN_STREAM, k)``: ``noise_mean = 0.025 * m``

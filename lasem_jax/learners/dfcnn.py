@@ -1,4 +1,4 @@
-"""DF-CNN: kernels generated from a shared tensor by a task-specific deconvolution (spec 2.4)."""
+"""DF-CNN: kernels from a shared tensor by a per-task deconvolution (docs/protocol.md §2.4)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class DFCNN(Learner):
       kb_l2: weight of `||K||^2 / 2` on every layer's shared tensor.
       ts_l2: weight of `||.||^2 / 2` on each task mapping tensor D, d and T (not the bias).
         The reference code applies these penalties a second time to the penalty values
-        (spec 2.4, quirk 9), which makes them numerically ~0; we use the plain L2 form.
+        (docs/protocol.md §2.4, §11.9), which makes them numerically ~0; we use the plain L2 form.
     """
 
     name = "dfcnn"

@@ -1,4 +1,4 @@
-"""Hard parameter sharing: a transferring layer uses the shared kernel and bias (spec 2.2)."""
+"""Hard parameter sharing: transfer uses the shared kernel and bias (docs/protocol.md §2.2)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from lasem_jax.learners.base import Array, Learner
 
 @dataclasses.dataclass(frozen=True)
 class HPS(Learner):
-    """Hard parameter sharing. The bias is shared too, as in the reference code (spec 11.11).
+    """Hard parameter sharing; the bias is shared too, as the reference (docs/protocol.md §11.11).
 
     On any other Flax block the transfer path is the block with the shared parameters, which
     the model initialises with the block's own (Flax) initialisers.

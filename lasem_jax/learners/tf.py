@@ -1,4 +1,4 @@
-"""Tensor factorisation: a shared full-size core mapped by task-specific factors (spec 2.3)."""
+"""Tensor factorisation: a shared full-size core, per-task factors (docs/protocol.md §2.3)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class TensorFactorization(Learner):
     """Full-rank Tucker form with a shared core, as in the reference code (not Bulat et al.).
 
     `W[a',b',c',d'] = sum G[a,b,c,d] U1[a,a'] U2[b,b'] U3[c,c'] U4[d,d']`, plus a task-specific
-    bias. The factors are square, so there is no compression (spec 11.10).
+    bias. The factors are square, so there is no compression (docs/protocol.md §11.10).
 
     Attributes:
       ortho_weight: weight of the orthogonality penalty `sum_k ||U_k^T U_k - I||_F` (Frobenius
