@@ -1,8 +1,9 @@
 """Counts the collectives in compiled epochs on 4 virtual CPU devices (run by sharding_test).
 
 python -m tests.collectives  (with XLA_FLAGS=--xla_force_host_platform_device_count=4)
-prints JSON: for the batched epoch of 6 runs (static and LASEM) and for a data-parallel LASEM
-epoch, the number of each collective op in the compiled HLO.
+prints JSON: for the batched epoch of 8 runs (static and LASEM) and for a data-parallel LASEM
+epoch, the number of each collective op in the compiled HLO; and how often a padded batch of
+runs (3 runs on 4 devices) stacks its states.
 """
 
 import dataclasses
@@ -70,9 +71,31 @@ def data_parallel() -> dict[str, int]:
     return count(lowered.compile().as_text())
 
 
+def restacks_with_padding() -> list[int]:
+    """3 static runs (padded to 4 on 4 devices), 2 tasks x 3 epochs: sizes of state stackings."""
+    from tests.lockstep_test import TASK_LISTS, _configs
+
+    sizes = []
+    to_mesh = lockstep._to_mesh
+
+    def counting(trees: list, mesh: jax.sharding.Mesh) -> object:
+        if isinstance(trees[0], steps.TrainState):
+            sizes.append(len(trees))
+        return to_mesh(trees, mesh)
+
+    lockstep._to_mesh = counting
+    configs = _configs("static")
+    for c in configs:
+        c.train.epochs_per_task = 3
+    trainer.train_lifelong_seeds(TASK_LISTS, configs, vmap=True)
+    lockstep._to_mesh = to_mesh
+    return sizes
+
+
 if __name__ == "__main__":
     assert len(jax.devices()) == 4, "run with XLA_FLAGS=--xla_force_host_platform_device_count=4"
     found = {"static": batched("static"), "lasem": batched("lasem")}
     found["gspmd"] = batched("static", gspmd=True)
     found["data_parallel"] = data_parallel()
+    found["restacks_with_padding"] = restacks_with_padding()
     print(json.dumps(found))

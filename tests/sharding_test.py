@@ -47,6 +47,11 @@ def test_data_parallel_lasem_gathers_no_activations(collectives):
     assert collectives["data_parallel"]["all-reduce"] > 0  # the gradient sum
 
 
+def test_a_padded_batch_is_restacked_only_at_task_starts(collectives):
+    """3 runs on 4 devices (one padding run): the states stay on the devices within a task."""
+    assert collectives["restacks_with_padding"] == [4, 4]  # 2 tasks x 3 epochs
+
+
 def test_resident_batch_is_restacked_only_when_its_runs_change(monkeypatch):
     """Within a task the stacked states stay on the device; they are stacked once per task.
 
