@@ -181,28 +181,53 @@ class EvalRequest:
         return self.evaluator.run(self.calls)
 
 
+class StackedData:
+    """The evaluation data of batches of runs, stacked once per batch (kept by a driver).
+
+    `get` returns a batch's stacked `TaskStack`s, stacking them on first use; `prune` drops the
+    batches not used since the last `prune` (runs that finished or moved to other batches).
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple, tuple[tuple, TaskStack]] = {}
+        self._used: set[tuple] = set()
+
+    def get(self, requests: Sequence[EvalRequest]) -> TaskStack:
+        """The stacked evaluation data of these runs' requests (equal batch keys)."""
+        evaluators = tuple(q.evaluator for q in requests)
+        key = tuple(map(id, evaluators))
+        entry = self._kept.get(key)
+        if entry is None or any(a is not b for a, b in zip(entry[0], evaluators, strict=True)):
+            entry = (evaluators, _stack(*[q.calls[0][2] for q in requests]))
+            self._kept[key] = entry
+        self._used.add(key)
+        return entry[1]
+
+    def prune(self) -> None:
+        """Forgets the batches not used since the last call."""
+        self._kept = {k: v for k, v in self._kept.items() if k in self._used}
+        self._used = set()
+
+
 def evaluate_runs(
-    requests: Sequence[EvalRequest], data_cache: dict[tuple, TaskStack], in_turn: bool
+    requests: Sequence[EvalRequest], data: StackedData, in_turn: bool
 ) -> list[np.ndarray]:
     """The accuracies of equal-keyed requests of several runs, in one call and one transfer.
 
     Args:
       requests: the runs' requests (equal `batch_key`s, not None).
-      data_cache: stacked evaluation data by the runs' evaluators (kept by the caller, so a
-        batch of runs stacks its data once, not per call).
+      data: the stacked evaluation data of batches of runs (kept by the caller, so a batch
+        of runs stacks its data once, not per call).
       in_turn: evaluate the runs one after another inside the program (CPU).
 
     Returns:
       Each request's accuracies `[T, 2]`, as `EvalRequest.run` gives them.
     """
     calls = [q.calls[0] for q in requests]
-    key = tuple(id(q.evaluator) for q in requests)
-    if key not in data_cache:
-        data_cache[key] = _stack(*[data for _, _, data, _, _ in calls])
     model, members, _, chunks, _ = calls[0]
     args = _stack(*[call[4] for call in calls])
     acc = runs_accuracies(
-        model, *args[:3], data_cache[key], *args[3:], chunks=chunks, in_turn=in_turn
+        model, *args[:3], data.get(requests), *args[3:], chunks=chunks, in_turn=in_turn
     )
     out = []
     for q, run_acc in zip(requests, jax.device_get(acc), strict=True):

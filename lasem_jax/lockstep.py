@@ -295,7 +295,7 @@ def drive(
     in_turn = mesh.devices.flat[0].platform == "cpu"
     batch_evaluations = not in_turn if batch_evaluations is None else batch_evaluations
     resident: dict[tuple, _Resident] = {}
-    eval_data: dict[tuple, evaluation.TaskStack] = {}
+    eval_data = evaluation.StackedData()
     caps: dict[tuple, int] = {}
     for i in range(len(runs)):
         advance(i, None)
@@ -310,18 +310,15 @@ def drive(
             groups.setdefault(("alone", i) if key is None else key, []).append(i)
         evals = {k: m for k, m in groups.items() if isinstance(now[m[0]], evaluation.EvalRequest)}
         if evals:
-            used = {}
             for members in evals.values():
                 requests = [now[i] for i in members]
                 if len(requests) == 1:
                     accuracies = [requests[0].run()]
                 else:
                     accuracies = evaluation.evaluate_runs(requests, eval_data, in_turn)
-                    key = tuple(id(q.evaluator) for q in requests)
-                    used[key] = eval_data[key]
                 for i, acc in zip(members, accuracies, strict=True):
                     advance(i, acc)
-            eval_data = used  # stacked evaluation data of batches no longer evaluated goes
+            eval_data.prune()  # the stacked data of batches no longer evaluated goes
         epochs = {k: m for k, m in groups.items() if k not in evals}
         trained_now, kept = set(), {}
         for key, members in _capped(epochs, now, mesh, max_runs, caps):
