@@ -52,7 +52,8 @@ def runs_per_call(
 
     args = jax.tree.map(stacked, (r.state, r.x, r.y))
     cfg = stacked(jnp.asarray(r.config))
-    lowered = epoch(r.model, r.hp, mesh).lower(*args, jnp.float32(r.lr), cfg)
+    ns = None if r.n is None else stacked(jnp.int32(r.n))
+    lowered = epoch(r.model, r.hp, mesh).lower(*args, jnp.float32(r.lr), cfg, ns)
     m = lowered.compile().memory_analysis()
     used = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
     per_run = max(1, used - m.alias_size_in_bytes) / (count // size)

@@ -81,7 +81,7 @@ def search_task(
     model: Model,
     hp: steps.StepConfig,
     start: tuple[int, int, steps.TrainState],
-    data: tuple[jax.Array, jax.Array],
+    data: tuple[jax.Array, jax.Array, int | None],
     evaluate: Callable[[steps.TrainState, np.ndarray], dict],
 ) -> Generator[lockstep.EpochRequest, lockstep.EpochResult, SearchResult]:
     """Searches one task: every candidate trained from the same start (a `lockstep` generator).
@@ -95,7 +95,8 @@ def search_task(
       model: the task's model (its partition restricts the candidates).
       hp: static step hyperparameters.
       start: `(task index, global epoch, train state)` every candidate starts from.
-      data: the task's training images `[N, H, W, C]` and labels `[N]` on the device.
+      data: the task's training images `[N, H, W, C]` and labels `[N]` on the device, and its
+        own examples `n` if they are padded (`loop_utils.training_data`).
       evaluate: `(state, config) -> {"val": [...], "test": [...]}` of every seen task.
 
     Returns:
@@ -109,7 +110,8 @@ def search_task(
         state, records = start_state, []
         for e in range(int(config.train.epochs_per_task)):
             lr = loop_utils.learning_rate(config, global_epoch + e)
-            request = lockstep.EpochRequest(model, hp, state, *data, lr, jnp.asarray(c))
+            x, y, n = data
+            request = lockstep.EpochRequest(model, hp, state, x, y, lr, jnp.asarray(c), n)
             state, out = yield request
             loop_utils.check_finite(out["losses"], t, e + 1)
             record = {"task": t, "epoch": e + 1, "global_epoch": global_epoch + e + 1}

@@ -98,6 +98,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.train.num_devices = 0  # local devices batched runs are sharded over; 0: all
     c.train.shard_batch = False  # True: split each minibatch over those devices instead
     c.train.max_batched_runs = 0  # most runs one batched call trains; 0: as many as fit in memory
+    c.train.pad_tasks = True  # pad unequal training sets to the largest: one compile, same results
     c.train.eval_every_epochs = 1  # k > 1: fewer evaluations, exact metrics (README)
     c.train.checkpoint_every_epochs = 10  # also at every task's end; 0: only at task ends
     c.train.keep_checkpoints = 2  # complete checkpoints kept in <workdir>/checkpoints

@@ -29,6 +29,7 @@ class EpochRequest:
     y: jax.Array
     lr: float
     config: jax.Array
+    n: int | None = None  # the task's examples, the first `n` of `x` (padded); None: all
 
     def batch_key(self) -> tuple:
         """Requests with equal keys can share one vmapped call (the configuration may differ).
@@ -38,7 +39,14 @@ class EpochRequest:
         """
         leaves, treedef = jax.tree.flatten(self.state)
         shapes = tuple(jnp.shape(leaf) for leaf in leaves)
-        return (self.model, self.hp, self.lr, self.x.shape, self.y.shape, treedef, shapes)
+        padded = self.n is not None
+        return (self.model, self.hp, self.lr, self.x.shape, self.y.shape, padded, treedef, shapes)
+
+    def trim(self, stats: dict[str, Any]) -> dict[str, Any]:
+        """`stats` with the losses of a padded epoch's steps cut to this task's own steps."""
+        if self.n is None:
+            return stats
+        return {**stats, "losses": stats["losses"][: self.n // self.hp.batch_size]}
 
 
 EpochResult = tuple[steps.TrainState, dict[str, jax.Array]]
@@ -53,10 +61,13 @@ def _run_batched_epoch(
     ys: jax.Array,
     lr: jax.Array,
     configs: jax.Array,
+    ns: jax.Array | None,
     *,
     in_turn: bool = False,
 ) -> EpochResult:
     """`steps.train_epoch` over a leading run axis of `states`, `xs` `[R, N, ...]`, `ys`, `configs`.
+
+    `ns` `[R]`: each run's examples in its padded `xs` (None: unpadded).
 
     Runs may differ in seed, data and static configuration (`configs` `[R, L]`). The runs are
     vmapped (one wide computation: what fills an accelerator), or with `in_turn` trained one
@@ -65,10 +76,10 @@ def _run_batched_epoch(
     """
 
     def one(args: tuple) -> EpochResult:
-        state, x, y, c = args
-        return steps.train_epoch(model, hp, state, x, y, lr, c)
+        state, x, y, c, n = args
+        return steps.train_epoch(model, hp, state, x, y, lr, c, n)
 
-    args = (states, xs, ys, configs)
+    args = (states, xs, ys, configs, ns)
     return jax.lax.map(one, args) if in_turn else jax.vmap(lambda *a: one(a))(*args)
 
 
@@ -78,7 +89,7 @@ def sharded_epoch(model: Model, hp: steps.StepConfig, mesh: jax.sharding.Mesh) -
 
     Each device trains only its own runs (a vmap over its block of the run axis; on CPU devices
     a `lax.map`, see `_run_batched_epoch`): the program holds no collective. The stacked state
-    (argument 0) is donated. Called as `fn(states, xs, ys, lr, configs)`, the run axis a
+    (argument 0) is donated. Called as `fn(states, xs, ys, lr, configs, ns)`, the run axis a
     multiple of the mesh's size. On a one-device mesh it is the plain batched epoch (no
     sharding, so the runs' arrays stay
     uncommitted like those of a run trained alone, and share its compiled evaluation).
@@ -91,7 +102,7 @@ def sharded_epoch(model: Model, hp: steps.StepConfig, mesh: jax.sharding.Mesh) -
     mapped = jax.shard_map(
         local,
         mesh=mesh,
-        in_specs=(runs, runs, runs, replicated, runs),
+        in_specs=(runs, runs, runs, replicated, runs, runs),
         out_specs=(runs, runs),
     )
     return jax.jit(mapped, donate_argnums=0)
@@ -106,9 +117,10 @@ def jitted_batched_epoch(
     ys: jax.Array,
     lr: float,
     configs: jax.Array,
+    ns: jax.Array | None = None,
 ) -> EpochResult:
     """One batched epoch of stacked runs on `mesh` (`sharded_epoch`); `states` is donated."""
-    return sharded_epoch(model, hp, mesh)(states, xs, ys, jnp.float32(lr), configs)
+    return sharded_epoch(model, hp, mesh)(states, xs, ys, jnp.float32(lr), configs, ns)
 
 
 def run_mesh(num_devices: int = 0) -> jax.sharding.Mesh:
@@ -192,11 +204,12 @@ def _train_single(r: EpochRequest) -> EpochResult:
         devices = np.array(jax.local_devices()[: r.hp.batch_devices])
         whole = jax.sharding.NamedSharding(jax.sharding.Mesh(devices, ("b",)), PartitionSpec())
         args = jax.device_put((r.state, r.x, r.y, jnp.asarray(r.config)), whole)
-        state, out = jax.device_get(jitted_train_epoch(r.model, r.hp, *args[:3], r.lr, args[3]))
+        epoch = jitted_train_epoch(r.model, r.hp, *args[:3], r.lr, args[3], r.n)
+        state, out = jax.device_get(epoch)
         state = jax.tree_util.tree_map(jnp.asarray, state)  # Back on the default device.
-        return state, {**out, "num_devices": r.hp.batch_devices}
-    state, out = jitted_train_epoch(r.model, r.hp, r.state, r.x, r.y, r.lr, r.config)
-    return state, {**jax.device_get(out), "num_devices": 1}
+        return state, {**r.trim(out), "num_devices": r.hp.batch_devices}
+    state, out = jitted_train_epoch(r.model, r.hp, r.state, r.x, r.y, r.lr, r.config, r.n)
+    return state, {**r.trim(jax.device_get(out)), "num_devices": 1}
 
 
 def _train(
@@ -235,12 +248,13 @@ def _train(
     else:
         states = resident.states
     configs = _to_mesh([jnp.asarray(q.config) for q in padded], mesh)
-    states, out = jitted_batched_epoch(r.model, r.hp, mesh, states, *data, r.lr, configs)
+    ns = None if r.n is None else _to_mesh([jnp.int32(q.n) for q in padded], mesh)
+    states, out = jitted_batched_epoch(r.model, r.hp, mesh, states, *data, r.lr, configs, ns)
     handed = _from_mesh(states, mesh, len(requests))
     stats = jax.device_get(out)  # One transfer of every run's statistics.
     results = [
-        (handed[k], {**{name: v[k] for name, v in stats.items()}, "num_devices": size})
-        for k in range(len(requests))
+        (handed[k], {**q.trim({name: v[k] for name, v in stats.items()}), "num_devices": size})
+        for k, q in enumerate(requests)
     ]
     return results, _Resident(states, data, handed, sources)
 

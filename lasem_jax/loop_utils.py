@@ -46,6 +46,35 @@ def matmul_precision(config: ml_collections.ConfigDict) -> contextlib.AbstractCo
     return jax.default_matmul_precision(precision_of(config))
 
 
+def padded_size(config: ml_collections.ConfigDict, tasks: Sequence[Task]) -> int | None:
+    """The training-set size every task is padded to, or None to train each at its own size.
+
+    With `config.train.pad_tasks` (default True) and training sets of different sizes, every
+    task pads to the largest: one compiled epoch serves them all (`steps.train_epoch` with
+    `n`, exactly the unpadded results). Equal sizes need no padding.
+    """
+    sizes = {task.num_train for task in tasks}
+    if len(sizes) == 1 or not config.train.get("pad_tasks", True):
+        return None
+    return max(sizes)
+
+
+def training_data(task: Task, size: int | None) -> tuple[jax.Array, jax.Array, int | None]:
+    """The task's training set on the device, zero-padded to `size` rows (`padded_size`).
+
+    Returns:
+      `(x [size or N, H, W, C], y [size or N], n)`: `n` is the task's own examples (None when
+      not padded).
+    """
+    x, y = np.asarray(task.x_train), np.asarray(task.y_train)
+    if size is None:
+        return jnp.asarray(x), jnp.asarray(y), None
+    pad = size - x.shape[0]
+    x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+    y = np.concatenate([y, np.zeros((pad,), y.dtype)])
+    return jnp.asarray(x), jnp.asarray(y), task.num_train
+
+
 def device_splits(task: Task) -> dict[str, tuple[jax.Array, jax.Array]]:
     """The task's validation and test sets on the device, uploaded once per task."""
     return {

@@ -30,6 +30,7 @@ IGNORED = frozenset(
         "train.num_devices",  # where batched runs train, not what they compute
         "train.shard_batch",  # data parallel: the same step up to float rounding
         "train.max_batched_runs",  # how many runs share a call, not what they compute
+        "train.pad_tasks",  # padded epochs train exactly what unpadded ones do
         "train.checkpoint_every_epochs",
         "train.keep_checkpoints",
         "data.data_dir",

@@ -195,10 +195,68 @@ def static_step(
     return _apply_grads(state, grads, rng, state.prior), loss
 
 
+def _rounds(n: int) -> int:
+    """Sort rounds `jax.random.permutation` uses for `n` elements (its static stop criterion)."""
+    return int(np.ceil(3 * np.log(max(1, n)) / np.log(np.iinfo(np.uint32).max)))
+
+
+def _first_needing(rounds: int, size: int) -> int:
+    """The smallest `n <= size` for which the permutation sorts `rounds` times (bisection)."""
+    low, high = 1, size
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if _rounds(mid) >= rounds else (mid + 1, high)
+    return low
+
+
+def epoch_order(key: Array, n: Array, size: int) -> Array:
+    """`jax.random.permutation(key, n)` for a traced `n <= size`, then `n, ..., size - 1`.
+
+    The same sort rounds as jax's permutation (one stable sort by fresh random 32-bit keys per
+    round) over `size` positions, with the keys of positions `>= n` set to the largest value so
+    that the first `n` entries are exactly jax's permutation of `n` (tested against it: with
+    jax's partitionable threefry, the random bits of position `i` do not depend on `size`).
+    Rounds beyond the ones `n` needs are computed and discarded.
+
+    Args:
+      key: the shuffle's PRNG key.
+      n: scalar int, how many leading positions are shuffled.
+      size: the static length of the result.
+
+    Returns:
+      `[size]` int32 indices.
+    """
+    firsts = [_first_needing(r, size) for r in range(1, _rounds(size) + 1)]
+    positions = jnp.arange(size, dtype=jnp.int32)
+    order = positions
+    for first in firsts:
+        key, subkey = jax.random.split(key)
+        keys = jnp.where(
+            positions < n,
+            jax.random.bits(subkey, (size,), jnp.uint32),
+            jnp.uint32(np.iinfo(np.uint32).max),
+        )
+        _, shuffled = jax.lax.sort_key_val(keys, order)
+        order = jnp.where(n >= first, shuffled, order)
+    return order
+
+
 def train_epoch(
-    model: Model, hp: StepConfig, state: TrainState, x: Array, y: Array, lr: Array, config: Array
+    model: Model,
+    hp: StepConfig,
+    state: TrainState,
+    x: Array,
+    y: Array,
+    lr: Array,
+    config: Array,
+    n: Array | None = None,
 ) -> tuple[TrainState, dict[str, Array]]:
-    """One epoch: a seeded shuffle into `floor(N/B)` minibatches, run as one `lax.scan`.
+    """One epoch: a seeded shuffle into `floor(n/B)` minibatches, run as one loop.
+
+    With `n`, only the first `n` examples of `x` and `y` are the task's (the rest is padding, so
+    tasks of different sizes share one compiled epoch): the shuffle is `epoch_order`, equal to
+    the unpadded one, and a loop of `floor(n/B)` steps trains exactly what the unpadded epoch
+    trains.
 
     Args:
       model: the model (static).
@@ -208,14 +266,20 @@ def train_epoch(
       y: `[N]` labels.
       lr: scalar learning rate of this epoch.
       config: `[L]` bool configuration for `static` (ignored by `lasem`).
+      n: scalar int, the task's examples (the first `n` of `N`); None: all `N`.
 
     Returns:
-      The new state and `{"losses": [floor(N/B)] per-minibatch losses, "posterior": [C] mean
-      posterior}` (for `static`, `posterior` is a placeholder `[1]`).
+      The new state and `{"losses": [floor(N/B)] per-minibatch losses (with `n`: the first
+      `floor(n/B)`, NaN after them), "posterior": [C] mean posterior}` (for `static`,
+      `posterior` is a placeholder `[1]`).
     """
-    num_batches = x.shape[0] // hp.batch_size
+    steps = x.shape[0] // hp.batch_size
     rng, perm_key = jax.random.split(state.rng)
-    order = jax.random.permutation(perm_key, x.shape[0])[: num_batches * hp.batch_size]
+    if n is None:
+        order = jax.random.permutation(perm_key, x.shape[0])
+    else:
+        order = epoch_order(perm_key, n, x.shape[0])
+    order = order[: steps * hp.batch_size].reshape(steps, hp.batch_size)
     hyperparams = {**state.opt_state.hyperparams, "learning_rate": jnp.asarray(lr, jnp.float32)}
     state = state._replace(rng=rng, opt_state=state.opt_state._replace(hyperparams=hyperparams))
 
@@ -233,8 +297,20 @@ def train_epoch(
             post = st.prior.stats
         return st, (loss, post)
 
-    state, (losses, posts) = jax.lax.scan(body, state, order.reshape(num_batches, hp.batch_size))
-    return state, {"losses": losses, "posterior": posts.mean(axis=0)}
+    if n is None:
+        state, (losses, posts) = jax.lax.scan(body, state, order)
+        return state, {"losses": losses, "posterior": posts.mean(axis=0)}
+
+    def step(i: Array, carry: tuple) -> tuple:
+        st, losses, post_sum = carry
+        st, (loss, post) = body(st, order[i])
+        return st, losses.at[i].set(loss), post_sum + post
+
+    post_shape = jax.eval_shape(body, state, order[0])[1][1]
+    carry = (state, jnp.full((steps,), jnp.nan), jnp.zeros(post_shape.shape, post_shape.dtype))
+    valid = n // hp.batch_size
+    state, losses, post_sum = jax.lax.fori_loop(0, valid, step, carry)
+    return state, {"losses": losses, "posterior": post_sum / valid}
 
 
 def chunked_accuracy(logits_fn: Any, x: Array, y: Array, *, chunk: int) -> Array:

@@ -223,6 +223,7 @@ def _run(
     eval_every = int(config.train.eval_every_epochs)
     run_cfg = jnp.asarray(static_cfg if static_cfg is not None else np.ones(num_layers, bool))
     every = int(config.train.checkpoint_every_epochs)
+    size = loop_utils.padded_size(config, tasks)
     start = time.time()
 
     def save() -> None:  # In the background; the records stay in metrics.jsonl.
@@ -241,11 +242,11 @@ def _run(
                 params = {"shared": run.shared, "task": model.init_task(task_key)}
                 run.state = steps.init_state(model, hp, params, run_key, config.optim.lr)
                 run.prior_history.append([])
-            x, y = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
+            x, y, n = loop_utils.training_data(task, size)
             evaluate = functools.partial(run_records.evaluate, evaluator, run)
             if config.method == "brute_force" and run.epoch < epochs:
                 found = yield from brute_force.search_task(
-                    config, model, hp, (t, run.global_epoch, run.state), (x, y), evaluate
+                    config, model, hp, (t, run.global_epoch, run.state), (x, y, n), evaluate
                 )
                 run.search.append(found.summary())
                 run.state, run.epoch = found.state, epochs
@@ -263,7 +264,8 @@ def _run(
                 ehp, ecfg, phase = run_records.epoch_step(
                     config, model, hp, run.state, run_cfg, run.epoch
                 )
-                run.state, out = yield lockstep.EpochRequest(model, ehp, run.state, x, y, lr, ecfg)
+                request = lockstep.EpochRequest(model, ehp, run.state, x, y, lr, ecfg, n)
+                run.state, out = yield request
                 run.epoch += 1
                 run.global_epoch += 1
                 loop_utils.check_finite(out["losses"], t, run.epoch)

@@ -47,8 +47,8 @@ def batched(method: str, *, gspmd: bool = False) -> dict[str, int]:
     args = [lockstep._to_mesh(a, mesh) for a in (states, xs, ys)]
     epoch = lockstep.sharded_epoch(model, hp, mesh)
     if gspmd:
-        epoch = jax.jit(lambda *a: lockstep._run_batched_epoch(model, hp, *a[:3], a[3], a[4]))
-    lowered = epoch.lower(*args, jnp.float32(1e-3), lockstep._to_mesh(cfgs, mesh))
+        epoch = jax.jit(lambda *a: lockstep._run_batched_epoch(model, hp, *a[:3], *a[3:]))
+    lowered = epoch.lower(*args, jnp.float32(1e-3), lockstep._to_mesh(cfgs, mesh), None)
     return count(lowered.compile().as_text())
 
 
