@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -180,6 +180,14 @@ class EvalRequest:
         """The accuracies `[T, 2]` of this request alone (`Evaluator.accuracies`)."""
         return self.evaluator.run(self.calls)
 
+    def start(self) -> Callable[[], np.ndarray]:
+        """Dispatches this request alone; the returned function reads `run`'s accuracies.
+
+        Nothing waits until that function is called, so a caller can queue more work first.
+        """
+        pending = self.evaluator.dispatch(self.calls)
+        return lambda: self.evaluator.collect(pending)
+
 
 class StackedData:
     """The evaluation data of batches of runs, stacked once per batch (kept by a driver).
@@ -211,7 +219,7 @@ class StackedData:
 
 def evaluate_runs(
     requests: Sequence[EvalRequest], data: StackedData, in_turn: bool
-) -> list[np.ndarray]:
+) -> list[Callable[[], np.ndarray]]:
     """The accuracies of equal-keyed requests of several runs, in one call and one transfer.
 
     Args:
@@ -221,7 +229,8 @@ def evaluate_runs(
       in_turn: evaluate the runs one after another inside the program (CPU).
 
     Returns:
-      Each request's accuracies `[T, 2]`, as `EvalRequest.run` gives them.
+      Each request's reader of its accuracies `[T, 2]` (as `EvalRequest.start`): the call is
+      dispatched, and the first reader to be called transfers every run's accuracies.
     """
     calls = [q.calls[0] for q in requests]
     model, members, _, chunks, _ = calls[0]
@@ -229,12 +238,17 @@ def evaluate_runs(
     acc = runs_accuracies(
         model, *args[:3], data.get(requests), *args[3:], chunks=chunks, in_turn=in_turn
     )
-    out = []
-    for q, run_acc in zip(requests, jax.device_get(acc), strict=True):
-        full = np.full((q.evaluator.num_tasks, len(SPLITS)), np.nan, np.float32)
-        full[members] = run_acc
-        out.append(full)
-    return out
+    fetch = functools.cache(lambda: jax.device_get(acc))
+
+    def reader(k: int, q: EvalRequest) -> Callable[[], np.ndarray]:
+        def read() -> np.ndarray:
+            full = np.full((q.evaluator.num_tasks, len(SPLITS)), np.nan, np.float32)
+            full[members] = fetch()[k]
+            return full
+
+        return read
+
+    return [reader(k, q) for k, q in enumerate(requests)]
 
 
 @jax.jit
@@ -319,9 +333,16 @@ class Evaluator:
             filler = task_params[members[picked[0]]]
             params = [task_params[i] if i < len(task_params) else filler for i in members]
             cfg = np.ones((len(members), model.num_layers), bool)
+            on_device = {}  # a configuration still being computed is not waited for
             for pos, i in enumerate(members):
-                if i < len(configs):
+                if i < len(configs) and isinstance(configs[i], jax.Array):
+                    on_device[pos] = configs[i]
+                elif i < len(configs):
                     cfg[pos] = np.asarray(configs[i], bool)
+            if on_device:
+                cfg = jnp.asarray(cfg)
+                for pos, row in on_device.items():
+                    cfg = cfg.at[pos].set(row)
             order = np.zeros(len(members), np.int32)
             order[: len(picked)] = picked
             above = np.array([test_above.get(i, -np.inf) for i in members], np.float32)
@@ -331,10 +352,17 @@ class Evaluator:
 
     def run(self, calls: Sequence[Call]) -> np.ndarray:
         """Runs `calls` (of `request`): accuracies `[T, 2]`, one host transfer."""
-        pending = []
-        for model, members, data, chunks, args in calls:
-            acc = stack_accuracies(model, *args[:3], data, *args[3:], chunks=chunks)
-            pending.append((members, acc))
+        return self.collect(self.dispatch(calls))
+
+    def dispatch(self, calls: Sequence[Call]) -> list[tuple[list[int], Array]]:
+        """Dispatches `calls` without waiting: each group's members and accuracies (device)."""
+        return [
+            (members, stack_accuracies(model, *args[:3], data, *args[3:], chunks=chunks))
+            for model, members, data, chunks, args in calls
+        ]
+
+    def collect(self, pending: Sequence[tuple[list[int], Array]]) -> np.ndarray:
+        """The accuracies `[T, 2]` of dispatched calls (`dispatch`), one host transfer."""
         out = np.full((self.num_tasks, len(SPLITS)), np.nan, np.float32)
         for members, acc in jax.device_get(pending):
             out[members] = acc

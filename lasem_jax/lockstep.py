@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -198,8 +198,38 @@ class _Resident:
     sources: list[tuple[Any, Any]]
 
 
+class _Stats(Mapping):
+    """One run's statistics of a batched epoch, read from the device when first used.
+
+    Every run's statistics come in one transfer (`fetch`), made by the first run that reads.
+    """
+
+    def __init__(self, fetch: Callable[[], dict], k: int, request: EpochRequest, size: int):
+        self._fetch, self._k, self._request, self._size = fetch, k, request, size
+        self._read: dict[str, Any] | None = None
+
+    def _values(self) -> dict[str, Any]:
+        if self._read is None:
+            mine = {name: v[self._k] for name, v in self._fetch().items()}
+            self._read = {**self._request.trim(mine), "num_devices": self._size}
+        return self._read
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values())
+
+    def __len__(self) -> int:
+        return len(self._values())
+
+
 def _train_single(r: EpochRequest) -> EpochResult:
-    """One run's epoch on its own (its minibatches split over devices with `batch_devices`)."""
+    """One run's epoch on its own (its minibatches split over devices with `batch_devices`).
+
+    The statistics are device arrays still being computed (a pipelined run reads them after
+    requesting its next epoch).
+    """
     if r.hp.batch_devices > 1:
         devices = np.array(jax.local_devices()[: r.hp.batch_devices])
         whole = jax.sharding.NamedSharding(jax.sharding.Mesh(devices, ("b",)), PartitionSpec())
@@ -209,7 +239,7 @@ def _train_single(r: EpochRequest) -> EpochResult:
         state = jax.tree_util.tree_map(jnp.asarray, state)  # Back on the default device.
         return state, {**r.trim(out), "num_devices": r.hp.batch_devices}
     state, out = jitted_train_epoch(r.model, r.hp, r.state, r.x, r.y, r.lr, r.config, r.n)
-    return state, {**r.trim(jax.device_get(out)), "num_devices": 1}
+    return state, {**r.trim(out), "num_devices": 1}  # Not waited for: the caller reads it.
 
 
 def _train(
@@ -223,7 +253,8 @@ def _train(
     and sharded over them; the padding's results are dropped. The stacked states and data stay
     on the mesh (`resident`, returned for the next call): they are re-stacked only when a run
     brings other state or data than it was handed. The host receives the epoch's statistics
-    in one transfer. Each result's dict gets `num_devices`, the devices the epoch used.
+    in one transfer, when a run first reads them (nothing waits before). Each result's
+    statistics hold `num_devices`, the devices the epoch used.
 
     Returns:
       Each request's `(state, statistics)`, and the resident batch (None for a single run).
@@ -251,11 +282,8 @@ def _train(
     ns = None if r.n is None else _to_mesh([jnp.int32(q.n) for q in padded], mesh)
     states, out = jitted_batched_epoch(r.model, r.hp, mesh, states, *data, r.lr, configs, ns)
     handed = _from_mesh(states, mesh, len(requests))
-    stats = jax.device_get(out)  # One transfer of every run's statistics.
-    results = [
-        (handed[k], {**q.trim({name: v[k] for name, v in stats.items()}), "num_devices": size})
-        for k, q in enumerate(requests)
-    ]
+    fetch = functools.cache(lambda: jax.device_get(out))  # One transfer, when first read.
+    results = [(handed[k], _Stats(fetch, k, q, size)) for k, q in enumerate(requests)]
     return results, _Resident(states, data, handed, sources)
 
 
@@ -327,11 +355,11 @@ def drive(
             for members in evals.values():
                 requests = [now[i] for i in members]
                 if len(requests) == 1:
-                    accuracies = [requests[0].run()]
+                    readers = [requests[0].start()]
                 else:
-                    accuracies = evaluation.evaluate_runs(requests, eval_data, in_turn)
-                for i, acc in zip(members, accuracies, strict=True):
-                    advance(i, acc)
+                    readers = evaluation.evaluate_runs(requests, eval_data, in_turn)
+                for i, read in zip(members, readers, strict=True):
+                    advance(i, read)
             eval_data.prune()  # the stacked data of batches no longer evaluated goes
         epochs = {k: m for k, m in groups.items() if k not in evals}
         trained_now, kept = set(), {}

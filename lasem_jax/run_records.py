@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import jax
@@ -25,6 +26,35 @@ from lasem_jax.model import Model
 from lasem_jax.task import Task
 
 
+def eval_request(
+    evaluator: evaluation.Evaluator,
+    run: run_state.Run,
+    state: steps.TrainState,
+    current: np.ndarray | jax.Array,
+    *,
+    everything: bool = True,
+) -> evaluation.EvalRequest:
+    """The evaluation of every seen task, the current one with `current` (see `evaluate`).
+
+    `current` may be a device array still being computed (`device_config`): nothing waits.
+    """
+    t = len(run.finished)
+    params = [*run.finished, state.params["task"]]
+    which = range(t + 1) if everything else [t]
+    above = None if everything else {t: _best_validation(run.records, t)}
+    return evaluator.request(
+        state.params["shared"], params, [*run.chosen, current], which, test_above=above
+    )
+
+
+def accuracy_lists(acc: np.ndarray, seen: int) -> dict[str, list[float | None]]:
+    """`{"val": [...], "test": [...]}` of the first `seen` tasks of accuracies `[T, 2]`."""
+    return {
+        split: [None if np.isnan(a) else float(a) for a in acc[:seen, j]]
+        for j, split in enumerate(evaluation.SPLITS)
+    }
+
+
 def evaluate(
     evaluator: evaluation.Evaluator,
     run: run_state.Run,
@@ -32,28 +62,20 @@ def evaluate(
     current: np.ndarray,
     *,
     everything: bool = True,
-) -> Generator[evaluation.EvalRequest, np.ndarray, dict[str, list[float | None]]]:
+) -> Generator[evaluation.EvalRequest, Callable[[], np.ndarray], dict[str, list[float | None]]]:
     """Validation and test accuracy of every seen task, the current one with `current`.
 
     A generator (`yield from` it in a `lockstep` run): it yields its `EvalRequest`, which the
-    driver evaluates alone or in one call with other runs', and returns the accuracies.
+    driver evaluates alone or in one call with other runs' (sending back a function that reads
+    the accuracies), and returns the accuracies.
 
     All tasks use the current shared parameters. With `everything=False`
     (`train.eval_every_epochs`) only the current task is evaluated, the others' entries are
     None, and so is its test accuracy unless its validation accuracy beats every earlier
     epoch of the task: the peak accuracy reads the test accuracy of those epochs alone.
     """
-    t = len(run.finished)
-    params = [*run.finished, state.params["task"]]
-    which = range(t + 1) if everything else [t]
-    above = None if everything else {t: _best_validation(run.records, t)}
-    acc = yield evaluator.request(
-        state.params["shared"], params, [*run.chosen, current], which, test_above=above
-    )
-    return {
-        split: [None if np.isnan(a) else float(a) for a in acc[: t + 1, j]]
-        for j, split in enumerate(evaluation.SPLITS)
-    }
+    read = yield eval_request(evaluator, run, state, current, everything=everything)
+    return accuracy_lists(read(), len(run.finished) + 1)
 
 
 def _best_validation(records: Sequence[dict], task: int) -> float:
@@ -123,7 +145,7 @@ def epoch_step(
     if phase == "warmup":
         return dataclasses.replace(hp, warmup=True), run_cfg, phase
     if phase == "finetune":
-        chosen = jnp.asarray(current_config(model, hp, state, None))
+        chosen = device_config(model, hp, state)
         return dataclasses.replace(hp, method="static"), chosen, phase
     return hp, run_cfg, phase
 
@@ -134,8 +156,14 @@ def current_config(
     """The configuration the current task is evaluated with: argmax prior (lowest on ties)."""
     if static_cfg is not None:
         return static_cfg
+    return np.asarray(device_config(model, hp, state))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def device_config(model: Model, hp: steps.StepConfig, state: steps.TrainState) -> jax.Array:
+    """`current_config` of a LASEM state computed on the device (nothing waits for it)."""
     log_prior = steps.make_prior(model, hp).log_prob(state.prior)
-    return model.configs[int(np.argmax(np.asarray(log_prior)))]
+    return jnp.asarray(model.configs)[jnp.argmax(log_prior)]
 
 
 def configs_of(run: run_state.Run) -> list[np.ndarray]:

@@ -144,6 +144,8 @@ def train_lifelong_seeds(
             train_lifelong(t, c, workdir=w, on_epoch=callback(i), restart=restart)
             for i, (t, c, w) in enumerate(zip(task_lists, configs, workdirs, strict=True))
         ]
+    train = configs[0].train
+    alone = not vmap or train.shard_batch  # Devices split minibatches, not runs.
     runs = []
     for i, (tasks, config, workdir) in enumerate(zip(task_lists, configs, workdirs, strict=True)):
         validate_tasks(tasks)
@@ -158,9 +160,8 @@ def train_lifelong_seeds(
             f"Runs trained together share one train.matmul_precision, got {sorted(precisions)}; "
             "train runs of different precisions in separate calls."
         )
-    train = configs[0].train
     with loop_utils.matmul_precision(configs[0]):
-        if not vmap or train.shard_batch:  # Devices split minibatches, not runs.
+        if alone:
             return [lockstep.drive([run], vmap=False)[0] for run in runs]
         return lockstep.drive(
             runs,
@@ -182,6 +183,12 @@ def lifelong_run(
 
     Arguments as `train_lifelong` (validated there); returns the results dict. Holds the
     workdir's lock (`workdir_lock`) while it runs.
+
+    The host stays off the device's critical path: the driver answers an epoch's request and
+    its evaluation's with results still being computed, and the run requests its next epoch
+    before it reads the last one's statistics and accuracies, records and checkpoints it (the
+    device trains epoch k+1 while the host writes epoch k; the same results, records and
+    checkpoints as reading at once).
     """
     with workdir_lock.hold(workdir):
         return (yield from _run(tasks, config, workdir, on_epoch, restart))
@@ -231,6 +238,23 @@ def _run(
         arrays, meta = run_state.to_checkpoint(run, config_json, elapsed)
         store.save_async(run.global_epoch, arrays, meta, depends_on=[metrics_path])
 
+    def finish(out: dict, current: Any, read: Callable, lr: float, phase: Any) -> None:
+        """Records, checkpoints and checks the epoch `run` is at (its results read)."""
+        out = jax.device_get(dict(out))  # Waits for the epoch (one transfer).
+        loop_utils.check_finite(out["losses"], run.task, run.epoch)
+        current = np.asarray(current)
+        record = run_records.epoch_record(run, models[run.task], hp, out, current, lr, phase)
+        record.update(run_records.accuracy_lists(read(), run.task + 1))
+        run.records.append(record)
+        if metrics_path:
+            results_io.append_jsonl(metrics_path, record)
+        due = run.epoch == epochs or (every > 0 and run.epoch % every == 0)
+        if store and (due or interrupt.requested() is not None):
+            save()
+        if on_epoch:
+            on_epoch(record)
+        interrupt.check(run.task, run.epoch)
+
     with checkpoint.background_writes(store):
         while run.task < len(tasks):
             t, task, model = run.task, tasks[run.task], models[run.task]
@@ -259,29 +283,28 @@ def _run(
                         on_epoch(record)
                 if store:
                     save()
+            unread = None  # the last epoch's (out, current, read, lr, phase), not yet finished
             while run.epoch < epochs:
                 lr = loop_utils.learning_rate(config, run.global_epoch)
                 ehp, ecfg, phase = run_records.epoch_step(
                     config, model, hp, run.state, run_cfg, run.epoch
                 )
                 request = lockstep.EpochRequest(model, ehp, run.state, x, y, lr, ecfg, n)
-                run.state, out = yield request
-                run.epoch += 1
-                run.global_epoch += 1
-                loop_utils.check_finite(out["losses"], t, run.epoch)
-                current = run_records.current_config(model, hp, run.state, static_cfg)
-                record = run_records.epoch_record(run, model, hp, out, current, lr, phase)
+                state, out = yield request
+                if unread:  # The device trains this epoch meanwhile.
+                    finish(*unread)
+                run.state, run.epoch, run.global_epoch = state, run.epoch + 1, run.global_epoch + 1
+                if static_cfg is not None:
+                    current = static_cfg
+                else:
+                    current = run_records.device_config(model, hp, run.state)
                 everything = run.epoch == epochs or run.epoch % eval_every == 0
-                record.update((yield from evaluate(run.state, current, everything=everything)))
-                run.records.append(record)
-                if metrics_path:
-                    results_io.append_jsonl(metrics_path, record)
-                due = run.epoch == epochs or (every > 0 and run.epoch % every == 0)
-                if store and (due or interrupt.requested() is not None):
-                    save()
-                if on_epoch:
-                    on_epoch(record)
-                interrupt.check(t, run.epoch)
+                ask = run_records.eval_request(
+                    evaluator, run, run.state, current, everything=everything
+                )
+                unread = (out, current, (yield ask), lr, phase)
+            if unread:
+                finish(*unread)
             if config.method == "brute_force":
                 current = search_space.named_config(run.search[t]["chosen"], num_layers)
             else:
