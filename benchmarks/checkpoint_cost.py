@@ -29,9 +29,12 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from lasem_jax import checkpoint, results_io, run_config, run_state, steps, tree_io
+from lasem_jax.config import run_config
 from lasem_jax.data import make_tasks
-from lasem_jax.model import Model
+from lasem_jax.engine import steps
+from lasem_jax.networks.model import Model
+from lasem_jax.storage import checkpoint, results_io, tree_io
+from lasem_jax.training import run_state
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py", "Run configuration.")
 _EPOCHS = flags.DEFINE_integer("epochs", 10_000, "Length of the long run, in epochs.")

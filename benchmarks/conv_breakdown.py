@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags
 
-from lasem_jax import layers
-from lasem_jax.model import build_model
+from lasem_jax.networks import layers
+from lasem_jax.networks.model import build_model
 
 _ARCH = flags.DEFINE_string("arch", "cifar100_4", "Architecture name.")
 _BATCH = flags.DEFINE_integer("batch_size", 10, "Images per call.")

@@ -18,8 +18,9 @@ import jax
 from absl import app
 from ml_collections import config_flags
 
-from lasem_jax import lockstep, trainer
 from lasem_jax.data import make_tasks
+from lasem_jax.engine import lockstep
+from lasem_jax.training import trainer
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py", "Run configuration.")
 

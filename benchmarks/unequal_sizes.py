@@ -28,8 +28,9 @@ def one_run(sizes: list[int], pad: bool) -> dict:
     import jax
 
     from configs import default
-    from lasem_jax import lockstep, steps, trainer
     from lasem_jax.data import make_tasks
+    from lasem_jax.engine import lockstep, steps
+    from lasem_jax.training import trainer
 
     config = default.get_config("tiny")
     config.data.num_tasks = len(sizes)

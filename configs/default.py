@@ -4,14 +4,15 @@ python -m launch.train --workdir=/tmp/lasem_digits
 python -m launch.train --config=configs/default.py --config.learner=dfcnn --workdir=/tmp/x
 python -m launch.train --config=configs/default.py:tiny --workdir=/tmp/lasem_tiny
 
-The fields and their meaning live in `lasem_jax.defaults.default_config` (one source of truth,
-also `lasem_jax.default_config()`); every other config file starts from it and overrides fields.
-`:tiny` is a smoke test (`lasem_jax.defaults.apply_tiny`).
+The fields and their meaning live in `lasem_jax.config.defaults.default_config` (one source of
+truth, also `lasem_jax.default_config()`); every other config file starts from it and overrides
+fields.
+`:tiny` is a smoke test (`lasem_jax.config.defaults.apply_tiny`).
 """
 
 import ml_collections
 
-from lasem_jax import defaults
+from lasem_jax.config import defaults
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -4,13 +4,13 @@ python -m launch.train --config=configs/digits_block_mlp.py --workdir=/tmp/lasem
 python -m launch.train --config.model.arch=examples.blocks:digits_mlp --workdir=/tmp/lasem_mlp
 
 The network comes from the import path in `config.model.arch`; everything else is the default
-(`lasem_jax.defaults.default_config`), except the width (64 units per block). `:tiny` is a
-smoke test (`lasem_jax.defaults.apply_tiny`).
+(`lasem_jax.config.defaults.default_config`), except the width (64 units per block). `:tiny` is a
+smoke test (`lasem_jax.config.defaults.apply_tiny`).
 """
 
 import ml_collections
 
-from lasem_jax import defaults
+from lasem_jax.config import defaults
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -4,13 +4,13 @@ python -m launch.train --config=configs/fashion_mnist_lasem_hps.py --workdir=/tm
 
 Real data offline: `apt-get install dataset-fashion-mnist` or --config.data.data_dir=<idx dir>.
 Every fashion_mnist_<method> file reuses `fashion_mnist_config`; `:tiny` is a 3-epoch smoke
-test (`lasem_jax.defaults.apply_tiny`) and `:small` the scenario of the README's comparisons
+test (`lasem_jax.config.defaults.apply_tiny`) and `:small` the scenario of the README's comparisons
 (5 tasks, 100 training images per class, width 0.25), sized so that 3 seeds of every method fit
 in about an hour on 2 CPU cores.
 """
 
 from configs import default
-from lasem_jax import defaults
+from lasem_jax.config import defaults
 
 EPOCHS_PER_TASK = 4  # 60 minibatches per epoch; a full LASEM run takes ~10 min on 2 CPU cores
 

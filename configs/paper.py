@@ -13,8 +13,8 @@ Optimiser per scenario (docs/protocol.md §4, RMSProp): `lr = lr0 / (1 + global_
 a fixed number of epochs per task (no early stopping), minibatches of `batch_size`.
 
 The argument `"tiny"` (`--config=configs/<file>.py:tiny`) shrinks a run to a smoke test that
-still learns (`lasem_jax.defaults.apply_tiny`: 3 epochs per task, width 0.25, He initialisation,
-learning rate 1e-2; the idea of big_vision's `runlocal`).
+still learns (`lasem_jax.config.defaults.apply_tiny`: 3 epochs per task, width 0.25, He
+initialisation, learning rate 1e-2; the idea of big_vision's `runlocal`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import ml_collections
 
 from configs import default
-from lasem_jax import defaults
+from lasem_jax.config import defaults
 
 METHODS = ("lasem", "static", "single_task")
 OTHER_METHODS = ("brute_force", "single_network", "prognn", "darts", "apd", "den")

@@ -21,8 +21,10 @@ import jax
 import jax.numpy as jnp
 from absl import flags
 
-from lasem_jax import prefix_plan, results_io, steps
-from lasem_jax.model import Model, build_model
+from lasem_jax.core import prefix_plan
+from lasem_jax.engine import steps
+from lasem_jax.networks.model import Model, build_model
+from lasem_jax.storage import results_io
 from launch import common
 
 _ARCH = flags.DEFINE_string("arch", "cifar100_4", "Architecture name.")

@@ -17,7 +17,9 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from lasem_jax import interrupt, sanity, workdir_lock
+from lasem_jax import interrupt
+from lasem_jax.config import sanity
+from lasem_jax.storage import workdir_lock
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "default.py")
 ERROR_EXIT = 2

@@ -6,12 +6,12 @@ of results.json's accuracy_matrix)
 """
 
 import json
-import os
 
 from absl import flags
 
 import lasem_jax
 from lasem_jax.data import make_tasks
+from lasem_jax.storage import files
 from launch import common
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The workdir of a finished run.")
@@ -45,7 +45,7 @@ def main(argv: list[str]) -> None:
         print(f"task {k}: test accuracy {acc:.4f}")
     summary = {"test_accuracy": accuracies, "mean": sum(accuracies) / len(accuracies)}
     print(json.dumps(summary))
-    print(f"Model: {os.path.join(_WORKDIR.value, lasem_jax.trained.MODEL_DIR)}")
+    print(f"Model: {files.path(_WORKDIR.value, files.MODEL)}")
 
 
 if __name__ == "__main__":

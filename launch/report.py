@@ -30,7 +30,7 @@ accuracy (lasem_jax/paired.py).
 
 from absl import flags, logging
 
-from lasem_jax import reports
+from lasem_jax.analysis import reports
 from launch import common
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Directories searched for results.json.")

@@ -7,7 +7,7 @@ all runs train together, each epoch one vmapped call per group of compatible run
 results.json holds its config is skipped, an interrupted one resumes; then launch.report's
 table, paired table (LASEM minus each setting, paired by seed, 95% t-intervals) and figures
 replace <workdir>/report)
---ablations=mean,running_mean,... adds LASEM settings from lasem_jax.study.ABLATIONS;
+--ablations=mean,running_mean,... adds LASEM settings from lasem_jax.experiments.study.ABLATIONS;
 --statics=paper|every|all,top1,...; --brute_force adds brute force (the oracle search).
 Shared flags (launch/common.py, listed by --helpfull): --config=FILE[:arg] with
 --config.<field>=<value> overrides, --print_config, --debug.
@@ -18,7 +18,8 @@ import shutil
 
 from absl import flags, logging
 
-from lasem_jax import reports, study
+from lasem_jax.analysis import reports
+from lasem_jax.experiments import study
 from launch import common
 
 _CONFIG = common.define_config()

@@ -23,8 +23,11 @@ import ml_collections
 from absl import flags, logging
 
 import lasem_jax
-from lasem_jax import reports, study, trainer
+from lasem_jax.analysis import reports
 from lasem_jax.data import make_tasks
+from lasem_jax.experiments import study
+from lasem_jax.storage import files
+from lasem_jax.training import trainer
 from launch import common, distributed
 
 _CONFIG = common.define_config()
@@ -106,7 +109,7 @@ def run_sweep(
         if complete:
             logging.info("Skipping %s: results.json of this config exists.", path)
             continue
-        results_path = os.path.join(path, reports.RESULTS_FILE)
+        results_path = files.path(path, files.RESULTS)
         if restart and os.path.exists(results_path):
             os.remove(results_path)
         todo.append((path, cfg, make_tasks(cfg.data, seed=cfg.seed, workdir=path)))

@@ -22,8 +22,8 @@ import os
 import jax
 from absl import flags, logging
 
-from lasem_jax import trainer
 from lasem_jax.data import make_tasks
+from lasem_jax.training import trainer
 from launch import common, distributed
 
 _CONFIG = common.define_config()

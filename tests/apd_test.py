@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lasem_jax import layers, trainer
 from lasem_jax.baselines import APD, BASELINES, base
 from lasem_jax.baselines.apd import (
     additive_penalty,
@@ -17,7 +16,9 @@ from lasem_jax.baselines.apd import (
     compose_kernel,
     drift_penalty,
 )
-from lasem_jax.model import count_params
+from lasem_jax.networks import layers
+from lasem_jax.networks.model import count_params
+from lasem_jax.training import trainer
 from tests.trainer_test import TASKS, _config, _task
 
 

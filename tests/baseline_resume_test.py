@@ -6,7 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from lasem_jax import trainer, tree_io
+from lasem_jax.storage import tree_io
+from lasem_jax.training import trainer
 from tests.baseline_state_test import METHODS, _setup
 from tests.resume_test import Crash, _crash_after, _without_time
 

@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lasem_jax import tree_io
 from lasem_jax.baselines import BASELINES
-from lasem_jax.model import count_params
-from lasem_jax.trained import TaskSpec
+from lasem_jax.networks.model import count_params
+from lasem_jax.storage import tree_io
+from lasem_jax.training.trained import TaskSpec
 from tests.trainer_test import TASKS, _config, _task
 
 METHODS = ("single_network", "apd", "prognn", "darts", "den")

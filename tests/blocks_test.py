@@ -9,8 +9,9 @@ import pytest
 
 import lasem_jax
 from configs import default
-from lasem_jax import em, trainer
+from lasem_jax.core import em
 from lasem_jax.data import make_digits_tasks
+from lasem_jax.training import trainer
 
 INPUT_SHAPE = (8, 8, 1)
 NUM_CLASSES = 4

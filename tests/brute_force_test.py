@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from configs import default
-from lasem_jax import brute_force, search_space, trainer
+from lasem_jax.core import search_space
 from lasem_jax.data import make_digits_tasks
+from lasem_jax.training import brute_force, trainer
 from tests.trainer_test import TASKS, _config
 
 PARTITION = ((0, 1), (2, 3))

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import lasem_jax
-from lasem_jax import checkpoint, interrupt, results_io, trainer, tree_io
+from lasem_jax import interrupt
+from lasem_jax.storage import checkpoint, results_io, tree_io
+from lasem_jax.training import trainer
 from tests.resume_test import Crash, _crash_after, _without_time
 from tests.trainer_test import _config, _task
 

@@ -15,8 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import default
-from lasem_jax import lockstep, run_config, steps, trainer
+from lasem_jax.config import run_config
 from lasem_jax.data import make_tasks
+from lasem_jax.engine import lockstep, steps
+from lasem_jax.training import trainer
 
 OPS = ("all-gather", "all-reduce", "collective-permute", "all-to-all", "reduce-scatter")
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import lasem_jax
-from lasem_jax import defaults, sanity, trainer
+from lasem_jax.config import defaults, sanity
+from lasem_jax.training import trainer
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "configs"

@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lasem_jax import build_model, consolidate
+from lasem_jax import build_model
+from lasem_jax.networks import consolidate
 
 MODEL = build_model("cifar100_4", "tf", 3, width=0.125, input_shape=(8, 8, 1))
 

@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lasem_jax import layers, trainer
 from lasem_jax.baselines import BASELINES, darts
+from lasem_jax.networks import layers
+from lasem_jax.training import trainer
 from tests.trainer_test import TASKS, _config
 
 

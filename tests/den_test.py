@@ -7,10 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lasem_jax import baselines, layers, trainer
-from lasem_jax.architectures import get_architecture
+from lasem_jax import baselines
 from lasem_jax.baselines import base, den_math
 from lasem_jax.baselines.den import DEN
+from lasem_jax.networks import layers
+from lasem_jax.networks.architectures import get_architecture
+from lasem_jax.training import trainer
 from tests.trainer_test import TASKS, _config
 
 ARCH = get_architecture("cifar100_4", width=0.125, input_shape=(8, 8, 1))

@@ -1,4 +1,4 @@
-"""Tests for lasem_jax.em: likelihoods, posterior, priors, M-step objective."""
+"""Tests for lasem_jax.core.em: likelihoods, posterior, priors, M-step objective."""
 
 import chex
 import jax
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from absl.testing import parameterized
 
-from lasem_jax import em
-from lasem_jax.search_space import enumerate_configs
+from lasem_jax.core import em
+from lasem_jax.core.search_space import enumerate_configs
 
 
 def _np_log_softmax(logits):

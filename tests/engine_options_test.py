@@ -7,7 +7,9 @@ import sys
 import jax
 import pytest
 
-from lasem_jax import defaults, loop_utils, report_settings, sanity, trainer
+from lasem_jax.analysis import report_settings
+from lasem_jax.config import defaults, sanity
+from lasem_jax.training import loop_utils, trainer
 from launch import common
 from tests.trainer_test import TASKS, _config
 

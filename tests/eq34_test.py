@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lasem_jax import build_model, em
+from lasem_jax import build_model
+from lasem_jax.core import em
 from tests.param_utils import random_params
 
 LEARNERS = ("hps", "tf", "dfcnn")

@@ -6,9 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lasem_jax import evaluation, results_io, steps, trainer
-from lasem_jax.model import build_model
+from lasem_jax.engine import evaluation, steps
+from lasem_jax.networks.model import build_model
+from lasem_jax.storage import results_io
 from lasem_jax.task import Task
+from lasem_jax.training import trainer
 from tests.trainer_test import _config, _task
 
 

@@ -1,8 +1,8 @@
-"""Tests for lasem_jax.figures on hand-made results.json files (the Figures, not the PNGs)."""
+"""Tests for lasem_jax.analysis.figures on hand-made results.json files (Figures, not PNGs)."""
 
 from matplotlib.container import BarContainer
 
-from lasem_jax import figures, reports
+from lasem_jax.analysis import figures, reports
 from tests.results_utils import write_run
 
 

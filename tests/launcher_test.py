@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from lasem_jax import loop_utils, trainer, workdir_lock
+from lasem_jax.storage import workdir_lock
+from lasem_jax.training import loop_utils, trainer
 from tests.trainer_test import TASKS, _config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -142,7 +143,7 @@ def test_one_process_per_workdir(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from lasem_jax import workdir_lock\n"
+            "import sys, time; from lasem_jax.storage import workdir_lock\n"
             f"with workdir_lock.hold({str(tmp_path)!r}):\n"
             "    print('held', flush=True); time.sleep(60)",
         ],

@@ -21,8 +21,8 @@ import pytest
 
 import lasem_jax
 from configs import default
-from lasem_jax import tree_io
 from lasem_jax.data import make_tasks
+from lasem_jax.storage import tree_io
 
 LEGACY = os.path.join(os.path.dirname(__file__), "data", "legacy_8257345")
 CHECKPOINT = "checkpoints/0000000015"

@@ -5,7 +5,8 @@ import jax
 import numpy as np
 import pytest
 
-from lasem_jax import lockstep, trainer
+from lasem_jax.engine import lockstep
+from lasem_jax.training import trainer
 from tests.trainer_test import _config, _task
 
 TASK_LISTS = [[_task(0), _task(1)], [_task(2), _task(3)], [_task(4), _task(5)]]

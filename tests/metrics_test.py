@@ -1,11 +1,11 @@
-"""Tests for lasem_jax.metrics."""
+"""Tests for lasem_jax.core.metrics."""
 
 import json
 
 import numpy as np
 import pytest
 
-from lasem_jax.metrics import summarize
+from lasem_jax.core.metrics import summarize
 
 
 def _rec(task, epoch, val, test):

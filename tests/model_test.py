@@ -1,4 +1,4 @@
-"""Tests for lasem_jax.model: all-configuration evaluation, shapes, init, dropout, param counts."""
+"""Tests for lasem_jax.networks.model: all configurations, shapes, init, dropout, counts."""
 
 import functools
 import itertools
@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lasem_jax import build_model, layers
-from lasem_jax.search_space import enumerate_configs
+from lasem_jax import build_model
+from lasem_jax.core.search_space import enumerate_configs
+from lasem_jax.networks import layers
 from tests.param_utils import random_params
 
 WIDTH = 0.125

@@ -5,7 +5,8 @@ import jax
 import numpy as np
 import pytest
 
-from lasem_jax import lockstep, steps, trainer
+from lasem_jax.engine import lockstep, steps
+from lasem_jax.training import trainer
 from tests.trainer_test import _config, _task
 
 UNEQUAL = [_task(0, n=30), _task(1, n=47), _task(2, n=30)]

@@ -1,4 +1,4 @@
-"""Tests for lasem_jax.paired: LASEM minus each comparable setting, paired by seed."""
+"""Tests for lasem_jax.analysis.paired: LASEM minus each comparable setting, paired by seed."""
 
 import csv
 import json
@@ -8,7 +8,7 @@ import os
 import pytest
 from scipy import stats
 
-from lasem_jax import paired, reports
+from lasem_jax.analysis import paired, reports
 from tests.results_utils import write_run
 
 

@@ -9,7 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lasem_jax import em, run_config, steps, trainer
+from lasem_jax.config import run_config
+from lasem_jax.core import em
+from lasem_jax.engine import steps
+from lasem_jax.training import trainer
 from tests.steps_test import LASEM_STEP, MODEL, X, Y, _state
 from tests.trainer_test import TASKS, _config
 

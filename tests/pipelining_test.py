@@ -2,7 +2,8 @@
 
 from collections.abc import Iterator, Mapping
 
-from lasem_jax import evaluation, lockstep, trainer
+from lasem_jax.engine import evaluation, lockstep
+from lasem_jax.training import trainer
 from tests.trainer_test import TASKS, _config
 
 

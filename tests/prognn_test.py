@@ -7,9 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from lasem_jax import layers, trainer
 from lasem_jax.baselines import BASELINES, prognn
-from lasem_jax.model import count_params
+from lasem_jax.networks import layers
+from lasem_jax.networks.model import count_params
+from lasem_jax.training import trainer
 from tests.trainer_test import TASKS, _config, _task
 
 

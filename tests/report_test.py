@@ -1,4 +1,4 @@
-"""Tests for lasem_jax.reports: settings, tables and files, on hand-made results.json files."""
+"""Tests for lasem_jax.analysis.reports: settings, tables, files, on hand-made results."""
 
 import csv
 import importlib
@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from lasem_jax import reports
+from lasem_jax.analysis import reports
 from tests.results_utils import write_run
 
 PNG = b"\x89PNG\r\n\x1a\n"

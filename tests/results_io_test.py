@@ -1,4 +1,4 @@
-"""Tests for lasem_jax.results_io."""
+"""Tests for lasem_jax.storage.results_io."""
 
 import dataclasses
 import json
@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from lasem_jax import results_io
+from lasem_jax.storage import results_io
 
 
 def test_to_jsonable_converts_numpy_tuples_configdict_and_non_finite():

@@ -5,7 +5,7 @@ import json
 import ml_collections
 
 from configs import default
-from lasem_jax import results_io
+from lasem_jax.storage import results_io
 
 
 def resolved(config: ml_collections.ConfigDict, **fields) -> dict:

@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from lasem_jax import checkpoint, lockstep, trainer, tree_io
+from lasem_jax.engine import lockstep
+from lasem_jax.storage import checkpoint, tree_io
+from lasem_jax.training import trainer
 from tests.trainer_test import _config, _task
 
 TASKS = [_task(0), _task(1)]

@@ -1,11 +1,11 @@
-"""Tests for lasem_jax.search_space: configuration enumeration, partitions and named configs."""
+"""Tests for lasem_jax.core.search_space: enumeration, partitions, named configs."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from lasem_jax.search_space import (
+from lasem_jax.core.search_space import (
     config_index,
     config_to_string,
     enumerate_configs,

@@ -9,7 +9,8 @@ import sys
 import jax
 import pytest
 
-from lasem_jax import evaluation, lockstep, trainer
+from lasem_jax.engine import evaluation, lockstep
+from lasem_jax.training import trainer
 from tests.lockstep_test import TASK_LISTS, _configs, _strip, batch_sizes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

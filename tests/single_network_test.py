@@ -7,9 +7,9 @@ import jax
 import numpy as np
 import pytest
 
-from lasem_jax import trainer
 from lasem_jax.baselines import SingleNetwork, base
-from lasem_jax.model import count_params
+from lasem_jax.networks.model import count_params
+from lasem_jax.training import trainer
 from tests.trainer_test import TASKS, _config, _task
 
 

@@ -5,7 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lasem_jax import build_model, em, search_space, steps
+from lasem_jax import build_model
+from lasem_jax.core import em, search_space
+from lasem_jax.engine import steps
 
 MODEL = build_model("cifar100_4", "hps", 3, width=0.125, input_shape=(8, 8, 1))
 LASEM_STEP = jax.jit(steps.lasem_step, static_argnums=(0, 1))

@@ -1,4 +1,4 @@
-"""Tests for lasem_jax.study and launch.study: the runs of a paired study, training, report."""
+"""Tests for lasem_jax.experiments.study and launch.study: a paired study, trained, reported."""
 
 import json
 import os
@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from configs import default
-from lasem_jax import figures, reports, study
+from lasem_jax.analysis import figures, reports
+from lasem_jax.experiments import study
 from tests.launcher_test import ROOT
 
 

@@ -1,4 +1,4 @@
-"""Tests for launch.sweep and the static-configuration tables in lasem_jax.reports."""
+"""Tests for launch.sweep and the static-configuration tables in lasem_jax.analysis.reports."""
 
 import json
 import os
@@ -6,7 +6,8 @@ import os
 import pytest
 
 from configs import default
-from lasem_jax import reports, results_io
+from lasem_jax.analysis import reports
+from lasem_jax.storage import results_io
 
 
 def test_paper_static_configs():

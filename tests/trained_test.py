@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import lasem_jax
-from lasem_jax import trainer, tree_io
+from lasem_jax.storage import tree_io
+from lasem_jax.training import trainer
 from tests.resume_test import Crash, _crash_after
 from tests.trainer_test import _config, _task
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from configs import default
-from lasem_jax import lockstep, steps, trainer
 from lasem_jax.data import make_digits_tasks
+from lasem_jax.engine import lockstep, steps
 from lasem_jax.task import Task
+from lasem_jax.training import trainer
 
 
 def _task(seed: int, num_classes: int = 3, n: int = 30) -> Task:

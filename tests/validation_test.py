@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from lasem_jax import defaults, run_config, sanity, trainer
+from lasem_jax.config import defaults, run_config, sanity
 from lasem_jax.data import make_digits_tasks
 from lasem_jax.task import Task
+from lasem_jax.training import trainer
 
 
 def _config(method="lasem", **fields):

@@ -1,10 +1,9 @@
-"""Competing methods of Table 1 (docs/protocol.md §10) run by the same loop, data and metrics."""
+"""Competing methods of Table 1 (docs/protocol.md §10), run by `training.baseline_loop`."""
 
 from lasem_jax.baselines.apd import APD
 from lasem_jax.baselines.base import Baseline
 from lasem_jax.baselines.darts import Darts
 from lasem_jax.baselines.den import DEN
-from lasem_jax.baselines.loop import train_baseline
 from lasem_jax.baselines.prognn import ProgNN
 from lasem_jax.baselines.single_network import SingleNetwork
 
@@ -20,5 +19,4 @@ __all__ = [
     "Darts",
     "ProgNN",
     "SingleNetwork",
-    "train_baseline",
 ]

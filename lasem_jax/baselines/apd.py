@@ -13,10 +13,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from lasem_jax import layers, steps
 from lasem_jax.baselines import base
-from lasem_jax.blocks import BlockNetwork
-from lasem_jax.model import count_params
+from lasem_jax.core import layout
+from lasem_jax.engine import steps
+from lasem_jax.networks import layers
+from lasem_jax.networks.blocks import BlockNetwork
+from lasem_jax.networks.model import count_params
 from lasem_jax.task import Task
 
 
@@ -45,7 +47,7 @@ def apd_logits(
     """
 
     def layer_fn(i: int, h: jax.Array) -> jax.Array:
-        name = f"layer_{i}"
+        name = layout.layer_key(i)
         ts = task["convs"][name]
         w = compose_kernel(shared[name]["w"], ts["mask"], ts["add"])
         return jax.nn.relu(layers.conv2d(h, w) + shared[name]["b"])

@@ -11,9 +11,11 @@ import ml_collections
 import numpy as np
 import optax
 
-from lasem_jax import layers, steps
-from lasem_jax.architectures import get_architecture
-from lasem_jax.blocks import BlockNetwork
+from lasem_jax.core import layout
+from lasem_jax.engine import steps
+from lasem_jax.networks import layers
+from lasem_jax.networks.architectures import get_architecture
+from lasem_jax.networks.blocks import BlockNetwork
 from lasem_jax.task import Task
 
 Array = jax.Array
@@ -22,7 +24,7 @@ LossFn = Callable[[Params, Any, Array, Array, Array], Array]
 
 
 class Baseline:
-    """A lifelong method driven by `lasem_jax.baselines.loop.train_baseline`.
+    """A lifelong method driven by `lasem_jax.training.baseline_loop.train_baseline`.
 
     The loop calls, per task t: `start_task(t, key)`, then per epoch `train_epoch(t, x, y, lr)`
     and `accuracy(k, x, y)` for every seen task k <= t, then `end_task(t)`. A method keeps its
@@ -144,7 +146,7 @@ def chunked_logits(logits_fn: Callable[[Array], Array], x: Array, *, chunk: int)
 def init_plain_convs(rng: np.random.Generator, arch: BlockNetwork, *, he: bool) -> Params:
     """`{"layer_i": {"w": [k, k, c_in, c_out], "b": [c_out]}}` for every conv layer."""
     return {
-        f"layer_{i}": layers.init_conv(
+        layout.layer_key(i): layers.init_conv(
             rng, layer.kernel, arch.in_channels(i), layer.channels, he=he
         )
         for i, layer in enumerate(arch.layers)
@@ -187,7 +189,7 @@ def conv_stack(
 def plain_layer(convs: Params) -> Callable[[int, Array], Array]:
     """The layer function `relu(conv(h, w_i) + b_i)` of plain kernels `convs`."""
     return lambda i, h: jax.nn.relu(
-        layers.conv2d(h, convs[f"layer_{i}"]["w"]) + convs[f"layer_{i}"]["b"]
+        layers.conv2d(h, convs[layout.layer_key(i)]["w"]) + convs[layout.layer_key(i)]["b"]
     )
 
 

@@ -12,9 +12,12 @@ import ml_collections
 import numpy as np
 import optax
 
-from lasem_jax import consolidate, layers, run_config, steps, tree_io
 from lasem_jax.baselines import base
-from lasem_jax.model import Model
+from lasem_jax.config import run_config
+from lasem_jax.engine import steps
+from lasem_jax.networks import consolidate, layers
+from lasem_jax.networks.model import Model
+from lasem_jax.storage import tree_io
 from lasem_jax.task import Task
 
 Array = jax.Array

@@ -10,8 +10,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from lasem_jax import layers, steps
 from lasem_jax.baselines import base, den_math
+from lasem_jax.core import layout
+from lasem_jax.engine import steps
+from lasem_jax.networks import layers
 from lasem_jax.task import Task
 
 
@@ -136,7 +138,7 @@ class DEN(base.Baseline):
             units_in = ones
         units_in = [np.ones(self.arch.input_shape[2], np.float32), *units_in]
         conv_grad = {
-            f"layer_{i}": {
+            layout.layer_key(i): {
                 "w": jnp.asarray(np.outer(units_in[i], out))[None, None],
                 "b": jnp.asarray(out),
             }
@@ -222,8 +224,8 @@ class DEN(base.Baseline):
     def _split(self) -> None:
         """Splits the old units that drifted beyond `split_threshold` (see the class docstring)."""
         for i in range(len(self.widths)):
-            prev = self.prev[f"layer_{i}"]
-            drift = den_math.unit_drift(self.convs[f"layer_{i}"], prev)
+            prev = self.prev[layout.layer_key(i)]
+            drift = den_math.unit_drift(self.convs[layout.layer_key(i)], prev)
             drifted = np.flatnonzero(drift > float(self.hp.split_threshold))
             if not len(drifted):
                 continue
@@ -274,7 +276,9 @@ class DEN(base.Baseline):
         self.convs = base.to_device(state["convs"])
         self.heads = list(base.to_device(state["heads"]))
         self.masks = [[np.asarray(m, bool) for m in masks] for masks in state["masks"]]
-        self.widths = [int(self.convs[f"layer_{i}"]["b"].shape[0]) for i in range(len(self.widths))]
+        self.widths = [
+            int(self.convs[layout.layer_key(i)]["b"].shape[0]) for i in range(len(self.widths))
+        ]
 
     def train_state(self) -> base.Params:
         """`predict_state()` plus the growth bookkeeping and the current task's phase.

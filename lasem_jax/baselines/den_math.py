@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lasem_jax import layers
 from lasem_jax.baselines import base
-from lasem_jax.blocks import BlockNetwork
+from lasem_jax.core import layout
+from lasem_jax.networks import layers
+from lasem_jax.networks.blocks import BlockNetwork
 
 Array = jax.Array
 Heads = list[base.Params]
@@ -42,7 +43,7 @@ def den_logits(
     """
 
     def layer_fn(i: int, h: Array) -> Array:
-        conv = convs[f"layer_{i}"]
+        conv = convs[layout.layer_key(i)]
         return jax.nn.relu(layers.conv2d(h, conv["w"]) + conv["b"]) * masks[i]
 
     feats, _ = base.conv_stack(arch, x, layer_fn)
@@ -88,7 +89,8 @@ def den_loss(
         for name, prev in frozen["prev"].items()
     )
     group = sum(
-        jnp.sum(new * unit_norms(p["convs"][f"layer_{i}"])) for i, new in enumerate(frozen["new"])
+        jnp.sum(new * unit_norms(p["convs"][layout.layer_key(i)]))
+        for i, new in enumerate(frozen["new"])
     )
     reg = coef["l1"] * l1 + coef["l2"] * l2 + coef["drift"] * drift / 2 + coef["gl"] * group
     return base.cross_entropy(logits, y) + reg
@@ -144,7 +146,7 @@ def connected_units(
     importance = w.reshape(spatial, -1, w.shape[-1]).sum(axis=(0, 2))
     selected = [select_units(importance, keep_mass)]
     for i in range(len(convs) - 1, 0, -1):
-        kernel = np.abs(np.asarray(convs[f"layer_{i}"]["w"]))[..., selected[0]]
+        kernel = np.abs(np.asarray(convs[layout.layer_key(i)]["w"]))[..., selected[0]]
         selected.insert(0, select_units(kernel.sum(axis=(0, 1, 3)), keep_mass))
     return selected
 
@@ -153,7 +155,7 @@ def _update_consumers(
     convs: base.Params, heads: Heads, layer: int, fn: Callable[[Array], Array], spatial: int
 ) -> tuple[base.Params, Heads]:
     """Applies `fn` (on `[..., C, n]`, channels on axis -2) to the weights reading `layer`."""
-    nxt = f"layer_{layer + 1}"
+    nxt = layout.layer_key(layer + 1)
     if nxt in convs:
         return {**convs, nxt: {**convs[nxt], "w": fn(convs[nxt]["w"])}}, heads
 
@@ -170,7 +172,7 @@ def gather_units(
     convs: base.Params, heads: Heads, layer: int, index: np.ndarray, spatial: int
 ) -> tuple[base.Params, Heads]:
     """Keeps (or repeats) the units `index` `[C']` of `layer`: its kernel, bias and consumers."""
-    name = f"layer_{layer}"
+    name = layout.layer_key(layer)
     conv = {"w": convs[name]["w"][..., index], "b": convs[name]["b"][index]}
     return _update_consumers(
         {**convs, name: conv}, heads, layer, lambda w: jnp.take(w, index, axis=-2), spatial
@@ -185,7 +187,7 @@ def expand_layer(
     The weights from the new units into the existing units of the next layer, and the head
     rows of the new units, start at zero: the expansion changes no task's output.
     """
-    name = f"layer_{layer}"
+    name = layout.layer_key(layer)
     grown = {key: jnp.concatenate([convs[name][key], new[key]], axis=-1) for key in ("w", "b")}
     e = new["b"].shape[0]
 
@@ -203,7 +205,7 @@ def prune_units(
     Returns:
       The pruned convs and heads, and the `[C']` indices of the units kept.
     """
-    norms = np.asarray(unit_norms(convs[f"layer_{layer}"]))
+    norms = np.asarray(unit_norms(convs[layout.layer_key(layer)]))
     keep = np.flatnonzero(~is_new | (norms >= threshold))
     convs, heads = gather_units(convs, heads, layer, keep, spatial)
     return convs, heads, keep
@@ -236,9 +238,9 @@ def split_units(
     the old tasks. Masking the originals for the new task and the copies for the old tasks
     leaves the new task's output unchanged and restores the old units exactly.
     """
-    index = np.concatenate([np.arange(convs[f"layer_{layer}"]["b"].shape[0]), drifted])
+    index = np.concatenate([np.arange(convs[layout.layer_key(layer)]["b"].shape[0]), drifted])
     convs, heads = gather_units(convs, heads, layer, index, spatial)
-    name, c_in = f"layer_{layer}", prev["w"].shape[2]
+    name, c_in = layout.layer_key(layer), prev["w"].shape[2]
     w = convs[name]["w"].at[:, :, :c_in, drifted].set(prev["w"][..., drifted])
     b = convs[name]["b"].at[drifted].set(prev["b"][drifted])
     return {**convs, name: {"w": w, "b": b}}, heads
@@ -261,7 +263,7 @@ def read_parameter_count(
     """
     total = 0
     for i in range(len(convs)):
-        w = convs[f"layer_{i}"]["w"]
+        w = convs[layout.layer_key(i)]["w"]
         read, biases = np.zeros(w.shape[2:], bool), np.zeros(w.shape[3], bool)
         for task_masks in masks:
             inputs = task_masks[i - 1] if i > 0 else np.ones(w.shape[2], bool)

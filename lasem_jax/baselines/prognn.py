@@ -9,10 +9,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from lasem_jax import layers, steps
 from lasem_jax.baselines import base
-from lasem_jax.blocks import BlockNetwork
-from lasem_jax.model import count_params
+from lasem_jax.core import layout
+from lasem_jax.engine import steps
+from lasem_jax.networks import layers
+from lasem_jax.networks.blocks import BlockNetwork
+from lasem_jax.networks.model import count_params
 from lasem_jax.task import Task
 
 
@@ -66,7 +68,7 @@ def init_column(
     for i in range(1, arch.num_layers):
         layer, c_in = arch.layers[i], arch.in_channels(i)
         n = lateral_channels(c_in, num_prev, scale)
-        lateral[f"layer_{i}"] = [
+        lateral[layout.layer_key(i)] = [
             init_lateral(rng, layer.kernel, c_in, layer.channels, n, he=he) for _ in range(num_prev)
         ]
     head = base.init_head(rng, arch, num_classes, he=he)
@@ -101,10 +103,12 @@ def column_stack(
     """
 
     def layer_fn(i: int, h: jax.Array) -> jax.Array:
-        conv = column["conv"][f"layer_{i}"]
+        conv = column["conv"][layout.layer_key(i)]
         z = layers.conv2d(h, conv["w"]) + conv["b"]
         if i > 0:
-            for lateral, inputs in zip(column["lateral"][f"layer_{i}"], prev_inputs, strict=True):
+            for lateral, inputs in zip(
+                column["lateral"][layout.layer_key(i)], prev_inputs, strict=True
+            ):
                 z = z + apply_lateral(lateral, inputs[i])
         return jax.nn.relu(z)
 

@@ -8,9 +8,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from lasem_jax import layers, steps
 from lasem_jax.baselines import base
-from lasem_jax.model import count_params
+from lasem_jax.engine import steps
+from lasem_jax.networks import layers
+from lasem_jax.networks.model import count_params
 from lasem_jax.task import Task
 
 

@@ -1,0 +1,1 @@
+"""Reading results: settings, paired comparisons, reports and figures."""

@@ -1,0 +1,1 @@
+"""Run configuration: defaults, validation and building the model and step from a config."""

@@ -1,0 +1,321 @@
+"""A run's config turned into its pieces: method list, model, step hyperparameters, checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from lasem_jax.config import defaults
+from lasem_jax.core import em, search_space
+from lasem_jax.engine import steps
+from lasem_jax.networks.learners import LEARNERS, get_learner
+from lasem_jax.networks.model import Model, build_model
+from lasem_jax.task import Task
+
+# The competing methods of `lasem_jax.baselines` (their names are listed there).
+LASEM_FAMILY = ("lasem", "static", "single_task", "brute_force")
+
+
+def learner_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The keyword arguments of `config.learner` taken from `config.model`."""
+    m = config.model
+    hparams: dict[str, Any] = {"he_init": bool(m.he_init)}
+    if config.learner == "tf":
+        hparams["ortho_weight"] = float(m.tf_ortho_weight)
+    if config.learner == "dfcnn":
+        hparams.update(kb_l2=float(m.dfcnn_kb_l2), ts_l2=float(m.dfcnn_ts_l2))
+    return hparams
+
+
+def make_model(config: ml_collections.ConfigDict, task: Task) -> Model:
+    """The model for one task (the number of classes may differ between tasks)."""
+    m = config.model
+    partition = m.partition if config.method in ("lasem", "brute_force") else None
+    return build_model(
+        m.arch,
+        get_learner(config.learner, **learner_hparams(config)),
+        task.num_classes,
+        partition=partition,
+        width=m.width,
+        input_shape=task.image_shape,
+        fc_hidden=m.fc_hidden,
+    )
+
+
+def validate_settings(config: ml_collections.ConfigDict, num_layers: int) -> None:
+    """Refuses, before any training, a config that cannot train or would train silently wrong.
+
+    Checks the names (learner, likelihood, prior, `train.matmul_precision`, `static_config` for
+    method static, the LASEM fixed prior's `em.fixed_config`, the partition, `darts.order`) and
+    the range of every numeric field of `lasem_jax.config.defaults.default_config` (`RANGES`),
+    whichever method reads it.
+
+    Args:
+      config: the run's config.
+      num_layers: the number of conv layers `L` of the task network.
+
+    Raises:
+      ValueError: one sentence naming the field, its value and the fix.
+    """
+    if config.learner not in LEARNERS:
+        raise ValueError(
+            f"config.learner={config.learner!r} is unknown; use one of {tuple(LEARNERS)}."
+        )
+    if config.em.likelihood not in em.LIKELIHOOD_MODES:
+        raise ValueError(
+            f"config.em.likelihood={config.em.likelihood!r} is unknown; use one of "
+            f"{em.LIKELIHOOD_MODES}."
+        )
+    if config.em.prior not in em.PRIORS:
+        raise ValueError(f"config.em.prior={config.em.prior!r} is unknown; use one of {em.PRIORS}.")
+    _check_matmul_precision(config)
+    m = config.model
+    _named("model.partition", search_space.validate_partition, num_layers, m.partition)
+    if config.method == "static":
+        _named("static_config", search_space.named_config, config.static_config, num_layers)
+    if config.method == "lasem" and config.em.prior == "fixed":
+        fixed = _named(
+            "em.fixed_config", search_space.named_config, config.em.fixed_config, num_layers
+        )
+        space = search_space.enumerate_configs(num_layers, m.partition)
+        _named("em.fixed_config", search_space.config_index, space, fixed)
+    for field, requirement in RANGES.items():
+        _check_range(config, field, requirement)
+    _check_phases(config)
+    _check_den_thresholds(config)
+    _check_fc_hidden(config)
+
+
+def validate_for_tasks(config: ml_collections.ConfigDict, tasks: Sequence[Task]) -> None:
+    """Refuses settings that cannot train on these tasks (after `validate_settings`).
+
+    Args:
+      config: the run's config.
+      tasks: the validated task sequence, length `T`.
+
+    Raises:
+      ValueError: `train.batch_size` exceeds a task's training set (an epoch would have no
+        minibatch), or a task has a single class (its accuracy would be trivially 1).
+    """
+    batch_size = int(config.train.batch_size)
+    smallest = min(task.num_train for task in tasks)
+    for t, task in enumerate(tasks):
+        if task.num_train < batch_size:
+            raise ValueError(
+                f"config.train.batch_size={batch_size} exceeds the {task.num_train} training "
+                f"images of task {t} ({task.name!r}), so it would train on no minibatch; set "
+                f"--config.train.batch_size={smallest} or lower."
+            )
+        if task.num_classes < 2:
+            raise ValueError(
+                f"task {t} ({task.name!r}) has num_classes={task.num_classes}, so its accuracy "
+                "is trivially 1; give every task at least 2 classes."
+            )
+
+
+def _named(field: str, check: Callable[..., Any], *args: Any) -> Any:
+    """`check(*args)`, its ValueError prefixed with `config.<field>`."""
+    try:
+        return check(*args)
+    except ValueError as e:
+        raise ValueError(f"config.{field}: {e}") from e
+
+
+# Field -> its allowed values: ("int", min[, max]), (">0",), (">=0",) or ("[0,1]",) (finite).
+RANGES: dict[str, tuple] = {
+    "seed": ("int", 0),
+    "model.width": (">0",),
+    "model.tf_ortho_weight": (">=0",),
+    "model.dfcnn_kb_l2": (">=0",),
+    "model.dfcnn_ts_l2": (">=0",),
+    "em.prior_init_count": (">0",),
+    "em.fixed_prob": ("[0,1]",),
+    "em.num_m_steps": ("int", 1),
+    "em.warmup_epochs": ("int", 0),
+    "em.finetune_epochs": ("int", 0),
+    "prognn.dim_reduction_scale": (">0",),
+    "darts.order": ("int", 1, 2),
+    "darts.arch_lr": (">=0",),
+    "apd.lambda1": (">=0",),
+    "apd.lambda2": (">=0",),
+    "den.l1": (">=0",),
+    "den.l2": (">=0",),
+    "den.group_lasso": (">=0",),
+    "den.reg": (">=0",),
+    "den.loss_threshold": (">=0",),
+    "den.expansion_size": ("int", 0),
+    "den.split_threshold": (">=0",),
+    "optim.lr": (">0",),
+    "optim.lr_decay": (">=0",),
+    "train.epochs_per_task": ("int", 1),
+    "train.batch_size": ("int", 1),
+    "train.eval_chunk": ("int", 1),
+    "train.eval_every_epochs": ("int", 1),
+    "train.num_devices": ("int", 0),
+    "train.max_batched_runs": ("int", 0),
+    "brute_force.batch_candidates": ("int", 0),
+    "train.checkpoint_every_epochs": ("int", 0),
+    "train.keep_checkpoints": ("int", 1),
+}
+_WORDS = {">0": "a finite number > 0", ">=0": "a finite number >= 0", "[0,1]": "in [0, 1]"}
+
+
+def _lookup(config: ml_collections.ConfigDict, field: str) -> tuple[bool, Any]:
+    """`(True, value)` of a dotted field, or `(False, None)` if the config lacks it."""
+    node: Any = config
+    for key in field.split("."):
+        if not isinstance(node, ml_collections.ConfigDict) or key not in node:
+            return False, None
+        node = node[key]
+    return True, node
+
+
+def _satisfies(value: Any, requirement: tuple) -> bool:
+    """Whether `value` is a number (not a bool) meeting one `RANGES` requirement."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return False
+    kind = requirement[0]
+    if kind == "int":
+        high = requirement[2] if len(requirement) > 2 else None
+        whole = isinstance(value, int | np.integer)
+        return whole and value >= requirement[1] and (high is None or value <= high)
+    if not np.isfinite(value):
+        return False
+    return {">0": value > 0, ">=0": value >= 0, "[0,1]": 0 <= value <= 1}[kind]
+
+
+def _check_range(config: ml_collections.ConfigDict, field: str, requirement: tuple) -> None:
+    """Raises ValueError naming `field`, its value and its default unless it is in range."""
+    present, value = _lookup(config, field)
+    if not present or _satisfies(value, requirement):
+        return
+    kind, *bounds = requirement
+    if kind != "int":
+        words = _WORDS[kind]
+    elif len(bounds) == 2:
+        words = f"an integer in {bounds[0]}..{bounds[1]}"
+    else:
+        words = f"an integer >= {bounds[0]}"
+    _, default = _lookup(defaults.default_config(), field)
+    raise ValueError(
+        f"config.{field}={value!r} must be {words}; set e.g. --config.{field}={default!r} "
+        "(the default)."
+    )
+
+
+def _check_phases(config: ml_collections.ConfigDict) -> None:
+    """LASEM's warm-up and fine-tuning epochs must leave at least one EM epoch per task."""
+    warmup, finetune = _phase_epochs(config)
+    epochs = int(config.train.epochs_per_task)
+    if config.method == "lasem" and warmup + finetune >= epochs:
+        raise ValueError(
+            f"config.em.warmup_epochs={warmup} plus config.em.finetune_epochs="
+            f"{finetune} leave no EM epoch of the {epochs} epochs per task; lower them "
+            f"to sum to at most {epochs - 1}."
+        )
+
+
+def lasem_phase(config: ml_collections.ConfigDict, epoch: int) -> str:
+    """`warmup`, `em` or `finetune`: what LASEM does in 0-based `epoch` of a task."""
+    warmup, finetune = _phase_epochs(config)
+    if epoch < warmup:
+        return "warmup"
+    return "finetune" if int(config.train.epochs_per_task) - epoch <= finetune else "em"
+
+
+def _phase_epochs(config: ml_collections.ConfigDict) -> tuple[int, int]:
+    """`(em.warmup_epochs, em.finetune_epochs)`, 0 where the config lacks the field."""
+    return int(config.em.get("warmup_epochs", 0)), int(config.em.get("finetune_epochs", 0))
+
+
+def _check_matmul_precision(config: ml_collections.ConfigDict) -> None:
+    """`train.matmul_precision` is one of `defaults.MATMUL_PRECISIONS` (or absent)."""
+    present, value = _lookup(config, "train.matmul_precision")
+    if present and (not isinstance(value, str) or value not in defaults.MATMUL_PRECISIONS):
+        raise ValueError(
+            f"config.train.matmul_precision={value!r} is unknown; use one of "
+            f"{defaults.MATMUL_PRECISIONS}, e.g. --config.train.matmul_precision=highest "
+            "(the default: float32 everywhere)."
+        )
+
+
+def _check_den_thresholds(config: ml_collections.ConfigDict) -> None:
+    """`den.sparsity_thresholds`: (kept weight mass in (0, 1], pruning threshold >= 0)."""
+    present, value = _lookup(config, "den.sparsity_thresholds")
+    if not present:
+        return
+    pair = tuple(value) if isinstance(value, list | tuple) else ()
+    valid = (
+        len(pair) == 2
+        and _satisfies(pair[0], ("[0,1]",))
+        and pair[0] > 0
+        and _satisfies(pair[1], (">=0",))
+    )
+    if not valid:
+        raise ValueError(
+            f"config.den.sparsity_thresholds={value!r} must be a pair (kept weight mass in (0, 1],"
+            " pruning threshold >= 0); set e.g. --config.den.sparsity_thresholds='(0.98, 0.01)'."
+        )
+
+
+def _check_fc_hidden(config: ml_collections.ConfigDict) -> None:
+    """`model.fc_hidden`: None or positive integer sizes."""
+    hidden = config.model.fc_hidden
+    if hidden is None:
+        return
+    sizes = tuple(hidden) if isinstance(hidden, list | tuple) else (hidden,)
+    if not all(_satisfies(size, ("int", 1)) for size in sizes):
+        raise ValueError(
+            f"config.model.fc_hidden={hidden!r} must be None or a tuple of integers >= 1; set "
+            "e.g. --config.model.fc_hidden='(128,)'."
+        )
+
+
+def step_config(config: ml_collections.ConfigDict) -> steps.StepConfig:
+    """The hashable step hyperparameters of a run."""
+    e = config.em
+    return steps.StepConfig(
+        method="lasem" if config.method == "lasem" else "static",
+        likelihood=e.likelihood,
+        prior=e.prior,
+        prior_init_count=float(e.prior_init_count),
+        fixed_config=e.fixed_config,
+        fixed_prob=float(e.fixed_prob),
+        num_m_steps=int(e.num_m_steps),
+        batch_size=int(config.train.batch_size),
+        batch_devices=batch_devices(config),
+    )
+
+
+def batch_devices(config: ml_collections.ConfigDict) -> int:
+    """Devices each minibatch is split over: `train.num_devices` (0: all) if `train.shard_batch`.
+
+    Raises:
+      ValueError: more devices than this process has, or a batch size they do not divide.
+    """
+    if not config.train.shard_batch:
+        return 1
+    available = len(jax.local_devices())
+    wanted = int(config.train.num_devices) or available
+    if wanted > available:
+        raise ValueError(
+            f"config.train.num_devices={wanted} but this process has {available} device(s); "
+            "set --config.train.num_devices=0 for all."
+        )
+    if int(config.train.batch_size) % wanted:
+        raise ValueError(
+            f"config.train.shard_batch splits each minibatch over {wanted} devices, which does "
+            f"not divide config.train.batch_size={config.train.batch_size}; use a multiple of "
+            f"{wanted} or set --config.train.num_devices."
+        )
+    return wanted
+
+
+def static_config(config: ml_collections.ConfigDict, num_layers: int) -> np.ndarray:
+    """`[L]` bool configuration of a static run (`none` for single_task)."""
+    name = "none" if config.method == "single_task" else config.static_config
+    return search_space.named_config(name, num_layers)

@@ -1,0 +1,122 @@
+"""Warnings for runs that are valid but mislead: fields the method ignores, chance-level results.
+
+`run_config.validate_settings` refuses what cannot train; these functions name what trains but
+would be misread, for the launcher to print in one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import ml_collections
+
+from lasem_jax.config import defaults
+
+# Methods that build their task networks with `config.learner` (HPS, TF or DF-CNN).
+LEARNER_METHODS = ("lasem", "static", "single_task", "brute_force", "darts")
+# Config sections only one method reads, by method.
+METHOD_SECTIONS = ("em", "brute_force", "prognn", "darts", "apd", "den")
+CHANCE_MARGIN = 0.05
+
+
+def _leaves(config: ml_collections.ConfigDict, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """`(dotted field, value)` of every leaf of `config`."""
+    for key, value in config.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _candidates(config: ml_collections.ConfigDict) -> list[str]:
+    """The fields (or `section.` prefixes) that `config.method` never reads."""
+    method, learner = config.method, config.learner
+    fields = [f"{section}." for section in METHOD_SECTIONS if section != method]
+    if method == "lasem":
+        fields.remove("em.")
+        if config.em.prior != "laplace":
+            fields.append("em.prior_init_count")
+        if config.em.prior != "fixed":
+            fields += ["em.fixed_config", "em.fixed_prob"]
+    if method != "static":
+        fields.append("static_config")
+    if method not in ("lasem", "brute_force"):
+        fields.append("model.partition")
+    if method not in LEARNER_METHODS:
+        fields.append("learner")
+    if method not in LEARNER_METHODS or learner != "tf":
+        fields.append("model.tf_ortho_weight")
+    if method not in LEARNER_METHODS or learner != "dfcnn":
+        fields += ["model.dfcnn_kb_l2", "model.dfcnn_ts_l2"]
+    return fields
+
+
+def _normalise(value: Any) -> Any:
+    """Lists as tuples, so that a config reloaded from JSON compares equal to the default."""
+    if isinstance(value, list | tuple):
+        return tuple(_normalise(v) for v in value)
+    return value
+
+
+def ignored_fields(config: ml_collections.ConfigDict) -> list[str]:
+    """The fields `config.method` ignores that differ from `lasem_jax.default_config()`.
+
+    E.g. `static_config=top9` with method lasem, any `em.*` with method static, `den.*` with
+    method lasem, `learner` with method prognn, `model.tf_ortho_weight` with learner hps,
+    `em.fixed_prob` with the Laplace prior. Fields absent from the default schema (a dataset's
+    own `data.*` fields) are never reported.
+
+    Args:
+      config: the run's config.
+
+    Returns:
+      Dotted field names in the default schema's order; empty if the method reads every
+      changed field.
+    """
+    candidates = _candidates(config)
+    given = dict(_leaves(config))
+    return [
+        field
+        for field, default in _leaves(defaults.default_config())
+        if any(field == c or (c.endswith(".") and field.startswith(c)) for c in candidates)
+        and field in given
+        and _normalise(given[field]) != _normalise(default)
+    ]
+
+
+def chance_warning(
+    results: dict[str, Any], num_classes: Sequence[int], *, margin: float = CHANCE_MARGIN
+) -> str | None:
+    """A one-line warning when every task's peak accuracy is within `margin` of chance.
+
+    Args:
+      results: a run's results dict (`peak_accuracy` `[T]`, and `config` for the epoch count).
+      num_classes: `[T]` classes of each task (chance is `1 / num_classes[t]`).
+      margin: how far above chance a task must get for the run to count as learning.
+
+    Returns:
+      None if some task learned; otherwise a sentence saying the accuracies are not meaningful
+      and how to train longer.
+
+    Raises:
+      ValueError: `num_classes` does not have one entry per task of `results`.
+    """
+    peaks = [float(p) for p in results["peak_accuracy"]]
+    if len(peaks) != len(num_classes):
+        raise ValueError(
+            f"num_classes has {len(num_classes)} entries but the results have {len(peaks)} "
+            "tasks; pass one class count per task."
+        )
+    if any(p > 1.0 / k + margin for p, k in zip(peaks, num_classes, strict=True)):
+        return None
+    counts = sorted(set(num_classes))
+    chance = ", ".join(f"1/{k}" for k in counts)
+    epochs = results.get("config", {}).get("train", {}).get("epochs_per_task")
+    longer = f" above {epochs}" if epochs is not None else ""
+    return (
+        f"Every task's peak accuracy (at most {max(peaks):.3f} over {len(peaks)} tasks) is within "
+        f"{margin} of chance ({chance}), so the accuracies are not meaningful at this size; "
+        f"train longer (raise --config.train.epochs_per_task{longer}, or drop ':tiny') or "
+        "with a larger --config.optim.lr."
+    )

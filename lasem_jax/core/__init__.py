@@ -1,0 +1,1 @@
+"""The pure math of LASEM: EM, configuration space, prefix plans, metrics (jax, numpy only)."""

@@ -1,0 +1,1 @@
+"""Networks: layers, blocks, architectures, base learners, the model, consolidation."""

@@ -1,0 +1,1 @@
+"""Files: workdir names, tree and JSON formats, checkpoints, the workdir lock."""

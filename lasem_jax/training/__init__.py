@@ -1,0 +1,1 @@
+"""The lifelong loop of the LASEM family, its records, state, and trained models."""
