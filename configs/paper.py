@@ -24,7 +24,7 @@ from typing import Any
 import ml_collections
 
 from configs import default
-from lasem_jax.config import defaults
+from lasem_jax.config import defaults, schema
 
 METHODS = ("lasem", "static", "single_task")
 OTHER_METHODS = ("brute_force", "single_network", "prognn", "darts", "apd", "den")
@@ -111,15 +111,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 
 
 # The `config.data` fields a scenario may set beyond the default schema, with their meaning.
-DATA_FIELDS = {
-    "data_percent": "percent of the training set sampled per task (CIFAR-100 4 -> 170 + 30)",
-    "valid_ratio": "fraction of the sampled images per class held out for validation (STL-10)",
-    "data_dir": "prepared tfds directory (array_record); empty: $TFDS_DATA_DIR or the default",
-    "standardize": "CIFAR-100: per_split (each split's own channel stats) or train_stats",
-    "design_file": "STL-10: task design JSON to reuse if it exists; empty: drawn from the seed",
-    "manual_dir": "Office-Home: the extracted download (its terms forbid redistribution)",
-    "cache_dir": "Office-Home: where decoded arrays are cached; empty: <manual_dir>/.lasem_cache",
-}
+DATA_FIELDS = {f.name.removeprefix("data."): f.doc for f in schema.FIELDS if f.data_optional}
 
 
 def _set_data_fields(data: ml_collections.ConfigDict, fields: dict[str, Any]) -> None:

@@ -4,9 +4,9 @@ A setting is the results' `method`, `learner`, `dataset` and `num_tasks` plus ev
 config field (`results.json["config"]`, flattened with dots: `em.fixed_prob`) that can change
 a run's results. Runs of one setting differ only in `seed` and the fields of `IGNORED`, and
 are averaged; everything else splits them. A field only some methods read (`METHOD_FIELDS`,
-`LEARNER_FIELDS`, `PRIOR_FIELDS`; see `lasem_jax/run_config.py`, `brute_force.py` and
-`baselines/`) is part of the settings of those methods only, and `learner` does not matter
-for methods that report learner "none". A field some runs' results lack (an older
+`LEARNER_FIELDS`, `PRIOR_FIELDS`, all derived from `lasem_jax.config.schema`) is part of the
+settings of those methods only, and `learner` does not matter for methods that report learner
+"none". A field some runs' results lack (an older
 results.json) has the value `ABSENT` there, so those runs form a setting of their own.
 """
 
@@ -19,54 +19,47 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lasem_jax.config import defaults
+from lasem_jax.config import defaults, schema
 
 # Fields that cannot change results: the seed (averaged over) and where files are read or kept.
-IGNORED = frozenset(
-    {
-        "seed",
-        "train.eval_chunk",  # evaluation batch size (memory only)
-        "train.eval_every_epochs",  # when earlier tasks are evaluated; metrics are exact
-        "train.num_devices",  # where batched runs train, not what they compute
-        "train.shard_batch",  # data parallel: the same step up to float rounding
-        "train.max_batched_runs",  # how many runs share a call, not what they compute
-        "train.pad_tasks",  # padded epochs train exactly what unpadded ones do
-        "train.checkpoint_every_epochs",
-        "train.keep_checkpoints",
-        "data.data_dir",
-        "data.manual_dir",
-        "data.cache_dir",
-        "data.design_file",  # a task design to reuse (like the seed, it is averaged over)
-    }
-)
+IGNORED = frozenset(f.name for f in schema.FIELDS if not f.affects_results)
 # Every method reads `train.matmul_precision` and it is not ignored: "default" (TF32 on a GPU)
 # and "highest" compute different numbers, so runs at different precisions are not averaged.
 # Config fields replaced by the results' own `method`, `learner`, `dataset` and `num_tasks`.
 _FROM_RESULTS = {"method", "learner", "data.name", "data.num_tasks"}
-# Fields (exact names, or sections ending in ".") read only by some methods.
-METHOD_FIELDS: dict[str, tuple[str, ...]] = {
-    "static_config": ("static",),
-    "model.partition": ("lasem", "brute_force"),
-    "em.": ("lasem",),
-    "brute_force.": ("brute_force",),
-    "prognn.": ("prognn",),
-    "darts.": ("darts",),
-    "apd.": ("apd",),
-    "den.": ("den",),
+# Fields read only by one base learner (`run_config.learner_hparams`), by those learners: the
+# results' learner decides ("none" for methods without one), and they stay in `Setting.base`.
+LEARNER_FIELDS: dict[str, tuple[str, ...]] = {
+    f.name: f.learners for f in schema.FIELDS if f.learners is not None
 }
-# Fields read only by one base learner (`run_config.learner_hparams`).
-LEARNER_FIELDS = {
-    "model.tf_ortho_weight": "tf",
-    "model.dfcnn_kb_l2": "dfcnn",
-    "model.dfcnn_ts_l2": "dfcnn",
+# LASEM fields read only by some priors (`steps.make_prior`), by those priors.
+PRIOR_FIELDS: dict[str, tuple[str, ...]] = {
+    f.name: f.priors for f in schema.FIELDS if f.priors is not None
 }
-# LASEM fields read only by one prior (`steps.make_prior`).
-PRIOR_FIELDS = {
-    "em.prior_init_count": "laplace",
-    "em.fixed_config": "fixed",
-    "em.fixed_prob": "fixed",
-}
-_LASEM_FIELDS = ("model.partition",)  # LASEM-specific fields outside the `em.` section
+
+
+def _by_section(table: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """`table` with one `section.` entry for each section whose every field has the same value.
+
+    A section entry also covers fields of that section that the schema lacks.
+    """
+    out = {}
+    for name, value in table.items():
+        section, dot, _ = name.rpartition(".")
+        fields = [f.name for f in schema.FIELDS if f.name.startswith(f"{section}{dot}")]
+        whole = bool(dot) and all(table.get(field) == value for field in fields)
+        out.setdefault(f"{section}." if whole else name, value)
+    return out
+
+
+# Fields (exact names, or sections ending in ".") read only by some methods, by those methods.
+METHOD_FIELDS = _by_section(
+    {
+        f.name: f.methods
+        for f in schema.FIELDS
+        if f.methods is not None and f.learners is None and f.name not in _FROM_RESULTS
+    }
+)
 ABSENT = "<absent>"  # not JSON, so no real value encodes to it
 # Fields a label names without `name=` (num_tasks in the dataset name).
 _HEAD = ("method", "learner", "dataset", "num_tasks", "static_config")
@@ -105,9 +98,9 @@ def field_matters(name: str, method: str, learner: str, prior: Any) -> bool:
     methods = _method_specific(name)
     if methods is not None and method not in methods:
         return False
-    if name in LEARNER_FIELDS and LEARNER_FIELDS[name] != learner:
+    if name in LEARNER_FIELDS and learner not in LEARNER_FIELDS[name]:
         return False
-    return name not in PRIOR_FIELDS or PRIOR_FIELDS[name] == prior
+    return name not in PRIOR_FIELDS or prior in PRIOR_FIELDS[name]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,7 +251,7 @@ def group_runs(
 def _default_lasem(setting: Setting) -> bool:
     """Whether every LASEM-specific field of `setting` has the default config's value."""
     default = flatten(defaults.default_config().to_dict())
-    specific = [(n, v) for n, v in setting.fields if n in _LASEM_FIELDS or n.startswith("em.")]
+    specific = [(n, v) for n, v in setting.fields if "lasem" in (_method_specific(n) or ())]
     return all(n in default and json.dumps(default[n], sort_keys=True) == v for n, v in specific)
 
 

@@ -9,15 +9,15 @@ import jax
 import ml_collections
 import numpy as np
 
-from lasem_jax.config import defaults
+from lasem_jax.config import defaults, schema
 from lasem_jax.core import em, search_space
 from lasem_jax.engine import steps
 from lasem_jax.networks.learners import LEARNERS, get_learner
 from lasem_jax.networks.model import Model, build_model
 from lasem_jax.task import Task
 
-# The competing methods of `lasem_jax.baselines` (their names are listed there).
-LASEM_FAMILY = ("lasem", "static", "single_task", "brute_force")
+# The methods besides the competing ones of `lasem_jax.baselines`.
+LASEM_FAMILY = schema.LASEM_FAMILY
 
 
 def learner_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def validate_settings(config: ml_collections.ConfigDict, num_layers: int) -> Non
 
     Checks the names (learner, likelihood, prior, `train.matmul_precision`, `static_config` for
     method static, the LASEM fixed prior's `em.fixed_config`, the partition, `darts.order`) and
-    the range of every numeric field of `lasem_jax.config.defaults.default_config` (`RANGES`),
+    the range of every numeric field that `lasem_jax.config.schema` gives one (`RANGES`),
     whichever method reads it.
 
     Args:
@@ -125,43 +125,10 @@ def _named(field: str, check: Callable[..., Any], *args: Any) -> Any:
         raise ValueError(f"config.{field}: {e}") from e
 
 
-# Field -> its allowed values: ("int", min[, max]), (">0",), (">=0",) or ("[0,1]",) (finite).
-RANGES: dict[str, tuple] = {
-    "seed": ("int", 0),
-    "model.width": (">0",),
-    "model.tf_ortho_weight": (">=0",),
-    "model.dfcnn_kb_l2": (">=0",),
-    "model.dfcnn_ts_l2": (">=0",),
-    "em.prior_init_count": (">0",),
-    "em.fixed_prob": ("[0,1]",),
-    "em.num_m_steps": ("int", 1),
-    "em.warmup_epochs": ("int", 0),
-    "em.finetune_epochs": ("int", 0),
-    "prognn.dim_reduction_scale": (">0",),
-    "darts.order": ("int", 1, 2),
-    "darts.arch_lr": (">=0",),
-    "apd.lambda1": (">=0",),
-    "apd.lambda2": (">=0",),
-    "den.l1": (">=0",),
-    "den.l2": (">=0",),
-    "den.group_lasso": (">=0",),
-    "den.reg": (">=0",),
-    "den.loss_threshold": (">=0",),
-    "den.expansion_size": ("int", 0),
-    "den.split_threshold": (">=0",),
-    "optim.lr": (">0",),
-    "optim.lr_decay": (">=0",),
-    "train.epochs_per_task": ("int", 1),
-    "train.batch_size": ("int", 1),
-    "train.eval_chunk": ("int", 1),
-    "train.eval_every_epochs": ("int", 1),
-    "train.num_devices": ("int", 0),
-    "train.max_batched_runs": ("int", 0),
-    "brute_force.batch_candidates": ("int", 0),
-    "train.checkpoint_every_epochs": ("int", 0),
-    "train.keep_checkpoints": ("int", 1),
+# Field -> its allowed range, every numeric field of the schema that has one.
+RANGES: dict[str, schema.Range] = {
+    f.name: f.allowed for f in schema.FIELDS if isinstance(f.allowed, schema.Range)
 }
-_WORDS = {">0": "a finite number > 0", ">=0": "a finite number >= 0", "[0,1]": "in [0, 1]"}
 
 
 def _lookup(config: ml_collections.ConfigDict, field: str) -> tuple[bool, Any]:
@@ -174,35 +141,14 @@ def _lookup(config: ml_collections.ConfigDict, field: str) -> tuple[bool, Any]:
     return True, node
 
 
-def _satisfies(value: Any, requirement: tuple) -> bool:
-    """Whether `value` is a number (not a bool) meeting one `RANGES` requirement."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        return False
-    kind = requirement[0]
-    if kind == "int":
-        high = requirement[2] if len(requirement) > 2 else None
-        whole = isinstance(value, int | np.integer)
-        return whole and value >= requirement[1] and (high is None or value <= high)
-    if not np.isfinite(value):
-        return False
-    return {">0": value > 0, ">=0": value >= 0, "[0,1]": 0 <= value <= 1}[kind]
-
-
-def _check_range(config: ml_collections.ConfigDict, field: str, requirement: tuple) -> None:
+def _check_range(config: ml_collections.ConfigDict, field: str, allowed: schema.Range) -> None:
     """Raises ValueError naming `field`, its value and its default unless it is in range."""
     present, value = _lookup(config, field)
-    if not present or _satisfies(value, requirement):
+    if not present or allowed.accepts(value):
         return
-    kind, *bounds = requirement
-    if kind != "int":
-        words = _WORDS[kind]
-    elif len(bounds) == 2:
-        words = f"an integer in {bounds[0]}..{bounds[1]}"
-    else:
-        words = f"an integer >= {bounds[0]}"
-    _, default = _lookup(defaults.default_config(), field)
+    default = schema.BY_NAME[field].default
     raise ValueError(
-        f"config.{field}={value!r} must be {words}; set e.g. --config.{field}={default!r} "
+        f"config.{field}={value!r} must be {allowed.words}; set e.g. --config.{field}={default!r} "
         "(the default)."
     )
 
@@ -251,9 +197,9 @@ def _check_den_thresholds(config: ml_collections.ConfigDict) -> None:
     pair = tuple(value) if isinstance(value, list | tuple) else ()
     valid = (
         len(pair) == 2
-        and _satisfies(pair[0], ("[0,1]",))
+        and schema.UNIT.accepts(pair[0])
         and pair[0] > 0
-        and _satisfies(pair[1], (">=0",))
+        and schema.NON_NEGATIVE.accepts(pair[1])
     )
     if not valid:
         raise ValueError(
@@ -268,7 +214,7 @@ def _check_fc_hidden(config: ml_collections.ConfigDict) -> None:
     if hidden is None:
         return
     sizes = tuple(hidden) if isinstance(hidden, list | tuple) else (hidden,)
-    if not all(_satisfies(size, ("int", 1)) for size in sizes):
+    if not all(schema.COUNT.accepts(size) for size in sizes):
         raise ValueError(
             f"config.model.fc_hidden={hidden!r} must be None or a tuple of integers >= 1; set "
             "e.g. --config.model.fc_hidden='(128,)'."

@@ -11,12 +11,10 @@ from typing import Any
 
 import ml_collections
 
-from lasem_jax.config import defaults
+from lasem_jax.config import defaults, schema
 
 # Methods that build their task networks with `config.learner` (HPS, TF or DF-CNN).
-LEARNER_METHODS = ("lasem", "static", "single_task", "brute_force", "darts")
-# Config sections only one method reads, by method.
-METHOD_SECTIONS = ("em", "brute_force", "prognn", "darts", "apd", "den")
+LEARNER_METHODS = schema.BY_NAME["learner"].methods
 CHANCE_MARGIN = 0.05
 
 
@@ -29,27 +27,10 @@ def _leaves(config: ml_collections.ConfigDict, prefix: str = "") -> Iterator[tup
             yield f"{prefix}{key}", value
 
 
-def _candidates(config: ml_collections.ConfigDict) -> list[str]:
-    """The fields (or `section.` prefixes) that `config.method` never reads."""
-    method, learner = config.method, config.learner
-    fields = [f"{section}." for section in METHOD_SECTIONS if section != method]
-    if method == "lasem":
-        fields.remove("em.")
-        if config.em.prior != "laplace":
-            fields.append("em.prior_init_count")
-        if config.em.prior != "fixed":
-            fields += ["em.fixed_config", "em.fixed_prob"]
-    if method != "static":
-        fields.append("static_config")
-    if method not in ("lasem", "brute_force"):
-        fields.append("model.partition")
-    if method not in LEARNER_METHODS:
-        fields.append("learner")
-    if method not in LEARNER_METHODS or learner != "tf":
-        fields.append("model.tf_ortho_weight")
-    if method not in LEARNER_METHODS or learner != "dfcnn":
-        fields += ["model.dfcnn_kb_l2", "model.dfcnn_ts_l2"]
-    return fields
+def _unread(config: ml_collections.ConfigDict) -> set[str]:
+    """The schema's fields that `config.method` never reads with its learner and prior."""
+    method, learner, prior = config.method, config.learner, config.em.prior
+    return {f.name for f in schema.FIELDS if not f.reads(method, learner, prior)}
 
 
 def _normalise(value: Any) -> Any:
@@ -74,14 +55,12 @@ def ignored_fields(config: ml_collections.ConfigDict) -> list[str]:
       Dotted field names in the default schema's order; empty if the method reads every
       changed field.
     """
-    candidates = _candidates(config)
+    unread = _unread(config)
     given = dict(_leaves(config))
     return [
         field
         for field, default in _leaves(defaults.default_config())
-        if any(field == c or (c.endswith(".") and field.startswith(c)) for c in candidates)
-        and field in given
-        and _normalise(given[field]) != _normalise(default)
+        if field in unread and field in given and _normalise(given[field]) != _normalise(default)
     ]
 
 
