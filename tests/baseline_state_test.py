@@ -28,7 +28,7 @@ def _setup(method: str) -> tuple:
 
 
 def _task_keys(seed: int, num_tasks: int) -> list[jax.Array]:
-    """The per-task keys of `train_baseline`."""
+    """The per-task keys of `BaselineRun`."""
     key, keys = jax.random.PRNGKey(seed), []
     for _ in range(num_tasks):
         key, task_key = jax.random.split(key)
@@ -43,7 +43,7 @@ def _steps(cfg, num_tasks: int) -> list[tuple[int, int]]:
 
 
 def _drive(runner, cfg, tasks, steps) -> list[tuple[np.ndarray, list[float]]]:
-    """Runs `(task, epoch)` steps as `train_baseline` does; per step losses and val accuracies."""
+    """Runs `(task, epoch)` steps as `BaselineRun` does; per step losses and val accuracies."""
     keys = _task_keys(cfg.seed, len(tasks))
     epochs = int(cfg.train.epochs_per_task)
     out = []

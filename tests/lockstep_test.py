@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from lasem_jax.engine import lockstep
+from lasem_jax.engine import lockstep, steps
 from lasem_jax.training import trainer
 from tests.trainer_test import _config, _task
 
@@ -63,7 +63,7 @@ def test_batched_epoch_matches_single_epochs():
     requests = []
     for seed, tasks in enumerate(TASK_LISTS):
         params = model.init(jax.random.PRNGKey(seed))
-        state = trainer.steps.init_state(model, hp, params, jax.random.PRNGKey(seed), 1e-3)
+        state = steps.init_state(model, hp, params, jax.random.PRNGKey(seed), 1e-3)
         x, y = np.asarray(tasks[0].x_train), np.asarray(tasks[0].y_train)
         requests.append(lockstep.EpochRequest(model, hp, state, x, y, 1e-3, np.ones(4, bool)))
     together, _ = lockstep._train(requests)

@@ -9,7 +9,7 @@ import sys
 import jax
 import pytest
 
-from lasem_jax.engine import evaluation, lockstep
+from lasem_jax.engine import evaluation, lockstep, steps
 from lasem_jax.training import trainer
 from tests.lockstep_test import TASK_LISTS, _configs, _strip, batch_sizes
 
@@ -62,7 +62,7 @@ def test_resident_batch_is_restacked_only_when_its_runs_change(monkeypatch):
     to_mesh = lockstep._to_mesh
 
     def counting(trees, mesh):
-        if isinstance(trees[0], trainer.steps.TrainState):
+        if isinstance(trees[0], steps.TrainState):
             stacked.append(len(trees))
         return to_mesh(trees, mesh)
 

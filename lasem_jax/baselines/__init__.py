@@ -1,4 +1,4 @@
-"""Competing methods of Table 1 (docs/protocol.md §10), run by `training.baseline_loop`."""
+"""Competing methods of Table 1 (docs/protocol.md §10), run by the one lifelong loop."""
 
 from lasem_jax.baselines.apd import APD
 from lasem_jax.baselines.base import Baseline

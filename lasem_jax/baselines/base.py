@@ -24,7 +24,7 @@ LossFn = Callable[[Params, Any, Array, Array, Array], Array]
 
 
 class Baseline:
-    """A lifelong method driven by `lasem_jax.training.baseline_loop.train_baseline`.
+    """A competing lifelong method, driven by `training.baseline_method.BaselineRun`.
 
     The loop calls, per task t: `start_task(t, key)`, then per epoch `train_epoch(t, x, y, lr)`
     and `accuracy(k, x, y)` for every seen task k <= t, then `end_task(t)`. A method keeps its
