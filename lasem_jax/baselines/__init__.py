@@ -11,6 +11,22 @@ BASELINES: dict[str, type[Baseline]] = {
     cls.name: cls for cls in (SingleNetwork, APD, ProgNN, Darts, DEN)
 }
 
+
+def register(cls: type[Baseline]) -> type[Baseline]:
+    """Adds a competing method under `cls.name`: trained, resumed and loaded like the others.
+
+    A new method is a module with a `Baseline` subclass and one line, `register(MyMethod)`
+    (usable as a class decorator). Returns `cls`.
+
+    Raises:
+      ValueError: `cls.name` is already a method.
+    """
+    if cls.name in BASELINES or cls.name in ("lasem", "static", "single_task", "brute_force"):
+        raise ValueError(f"A method named {cls.name!r} exists already; choose another name.")
+    BASELINES[cls.name] = cls
+    return cls
+
+
 __all__ = [
     "APD",
     "BASELINES",
@@ -19,4 +35,5 @@ __all__ = [
     "Darts",
     "ProgNN",
     "SingleNetwork",
+    "register",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,20 +15,28 @@ from lasem_jax.training import loop, loop_utils
 from lasem_jax.training.baseline_method import BaselineRun
 from lasem_jax.training.lasem_method import LasemRun
 
-# How each method's run is made: `(tasks, config) -> loop.Method`. A new method is a module
-# implementing `loop.Method` and one line here.
-RUNS: dict[str, Callable[[Sequence[Task], ml_collections.ConfigDict], loop.Method]] = {
-    **{name: LasemRun for name in run_config.LASEM_FAMILY},
-    **{name: functools.partial(BaselineRun, cls) for name, cls in BASELINES.items()},
-}
-METHODS = tuple(RUNS)
+METHODS = (*run_config.LASEM_FAMILY, *BASELINES)  # the built-in methods
+
+
+def make_run(tasks: Sequence[Task], config: ml_collections.ConfigDict) -> loop.Method:
+    """The run of `config.method` the lifelong loop drives (`loop.Method`).
+
+    The LASEM family is `lasem_method.LasemRun`; every method of `baselines.BASELINES`
+    (`baselines.register` adds one) runs as a `baseline_method.BaselineRun`.
+    """
+    if config.method in run_config.LASEM_FAMILY:
+        return LasemRun(tasks, config)
+    return BaselineRun(BASELINES[config.method], tasks, config)
+
+
 make_model = run_config.make_model
 
 
 def validate_config(config: ml_collections.ConfigDict, num_layers: int) -> None:
     """Raises ValueError naming the field and the fix for any invalid setting."""
-    if config.method not in METHODS:
-        raise ValueError(f"config.method={config.method!r} is unknown; use one of {METHODS}.")
+    known = (*run_config.LASEM_FAMILY, *BASELINES)
+    if config.method not in known:
+        raise ValueError(f"config.method={config.method!r} is unknown; use one of {known}.")
     run_config.validate_settings(config, num_layers)
 
 
@@ -160,10 +167,10 @@ def lifelong_run(
     """`train_lifelong` as a generator yielding each epoch to train (`lockstep.drive` runs it).
 
     Arguments as `train_lifelong` (validated there); returns the results dict. The method's run
-    (`RUNS`) goes through the one lifelong loop (`loop.run_method`), which holds the workdir's
+    (`make_run`) goes through the one lifelong loop (`loop.run_method`), which holds the workdir's
     lock while it runs. A competing method trains without yielding.
     """
-    run = RUNS[config.method](tasks, config)
+    run = make_run(tasks, config)
     return (
         yield from loop.run_method(
             run, tasks, config, workdir=workdir, on_epoch=on_epoch, restart=restart
