@@ -125,11 +125,16 @@ def _github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def test_readme_links_to_protocol_sections_resolve():
+def test_links_to_protocol_sections_resolve():
+    """Links from the README and docs/ to `protocol.md#...` name headings that exist."""
     text = PROTOCOL.read_text(encoding="utf-8")
     anchors = {_github_anchor(h) for h in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    links = re.findall(r"\]\(docs/protocol\.md#([^)]+)\)", readme)
-    assert links
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    links = [
+        link
+        for page in pages
+        for link in re.findall(r"\]\((?:docs/|\.\./)?protocol\.md#([^)]+)\)", page.read_text())
+    ]
+    assert len(links) > 5
     assert not [a for a in links if a not in anchors], sorted(set(links) - anchors)
-    assert not OLD_CITATION.search(readme)
+    assert not any(OLD_CITATION.search(page.read_text(encoding="utf-8")) for page in pages)
