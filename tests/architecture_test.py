@@ -126,3 +126,22 @@ def test_core_imports_only_jax_numpy_and_itself():
                 assert root in THIRD_PARTY_OF_CORE or root in sys.stdlib_module_names, (
                     f"{module} imports {name}"
                 )
+
+
+# The entry points that take the launchers' ml_collections ConfigDict and freeze it once
+# (`lasem_jax.core.frozen`); every module below them receives the frozen config.
+CONFIG_DICT_MODULES = {
+    "lasem_jax.config.defaults",  # builds the default ConfigDict (the config files' schema)
+    "lasem_jax.experiments.study",  # a study's runs as ConfigDicts, as the launchers' configs
+    "lasem_jax.training.trainer",  # `train_lifelong` & co. accept a ConfigDict and freeze it
+}
+
+
+def test_few_modules_import_ml_collections():
+    """At most 4 modules import ml_collections: the entry points that freeze the config."""
+    found = {
+        module
+        for module, tree in MODULES.items()
+        if any(name.split(".")[0] == "ml_collections" for name, _ in _imports(tree))
+    }
+    assert found == CONFIG_DICT_MODULES and len(found) <= 4, sorted(found)

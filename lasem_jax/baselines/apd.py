@@ -10,11 +10,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from lasem_jax.baselines import base
 from lasem_jax.core import layout
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.engine import steps
 from lasem_jax.networks import layers
 from lasem_jax.networks.blocks import BlockNetwork
@@ -133,7 +133,7 @@ class APD(base.Baseline):
 
     name = "apd"
 
-    def __init__(self, config: ml_collections.ConfigDict, tasks: list[Task]) -> None:
+    def __init__(self, config: RunConfig, tasks: list[Task]) -> None:
         super().__init__(config, tasks)
         self.shared: base.Params = {}
         self.shared_prev: dict[str, jax.Array] = {}

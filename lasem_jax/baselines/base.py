@@ -7,11 +7,11 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 
 from lasem_jax.core import layout
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.engine import steps
 from lasem_jax.networks import layers
 from lasem_jax.networks.architectures import get_architecture
@@ -41,7 +41,7 @@ class Baseline:
     name: ClassVar[str] = ""
     uses_learner: ClassVar[bool] = False  # results name config.learner, else "none"
 
-    def __init__(self, config: ml_collections.ConfigDict, tasks: Sequence[Task]) -> None:
+    def __init__(self, config: RunConfig, tasks: Sequence[Task]) -> None:
         self.config, self.tasks = config, list(tasks)
         m = config.model
         self.arch = get_architecture(

@@ -8,12 +8,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 
 from lasem_jax.baselines import base
 from lasem_jax.config import run_config
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.engine import steps
 from lasem_jax.networks import consolidate, layers
 from lasem_jax.networks.model import Model
@@ -196,7 +196,7 @@ class Darts(base.Baseline):
     name = "darts"
     uses_learner = True
 
-    def __init__(self, config: ml_collections.ConfigDict, tasks: list[Task]) -> None:
+    def __init__(self, config: RunConfig, tasks: list[Task]) -> None:
         super().__init__(config, tasks)
         self.order = int(config.darts.order)
         check_order(self.order)

@@ -7,11 +7,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from lasem_jax.baselines import base, den_math
 from lasem_jax.core import layout
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.engine import steps
 from lasem_jax.networks import layers
 from lasem_jax.task import Task
@@ -64,7 +64,7 @@ class DEN(base.Baseline):
 
     name = "den"
 
-    def __init__(self, config: ml_collections.ConfigDict, tasks: list[Task]) -> None:
+    def __init__(self, config: RunConfig, tasks: list[Task]) -> None:
         super().__init__(config, tasks)
         if self.arch.skips:
             raise ValueError(

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-import ml_collections
 import numpy as np
 
 from lasem_jax.baselines import base
 from lasem_jax.core import layout
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.engine import steps
 from lasem_jax.networks import layers
 from lasem_jax.networks.blocks import BlockNetwork
@@ -153,7 +153,7 @@ class ProgNN(base.Baseline):
 
     name = "prognn"
 
-    def __init__(self, config: ml_collections.ConfigDict, tasks: list[Task]) -> None:
+    def __init__(self, config: RunConfig, tasks: list[Task]) -> None:
         super().__init__(config, tasks)
         self.scale = float(config.prognn.dim_reduction_scale)
         if self.scale <= 0:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import ml_collections
 import numpy as np
 
 from lasem_jax.baselines import base
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.engine import steps
 from lasem_jax.networks import layers
 from lasem_jax.networks.model import count_params
@@ -24,7 +24,7 @@ class SingleNetwork(base.Baseline):
 
     name = "single_network"
 
-    def __init__(self, config: ml_collections.ConfigDict, tasks: list[Task]) -> None:
+    def __init__(self, config: RunConfig, tasks: list[Task]) -> None:
         super().__init__(config, tasks)
         counts = sorted({task.num_classes for task in tasks})
         if len(counts) > 1:

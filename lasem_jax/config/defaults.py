@@ -7,8 +7,11 @@ config file starts from it and overrides fields. `apply_tiny` turns any config i
 
 from __future__ import annotations
 
+import functools
+
 import ml_collections
 
+from lasem_jax.core.frozen import RunConfig, freeze
 from lasem_jax.storage import results_io
 
 # `:tiny` smoke tests: few epochs of a narrow network that still learns (He init, larger lr);
@@ -131,6 +134,12 @@ def apply_tiny(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     config.model.he_init = True
     config.optim.lr = TINY_LR
     return config
+
+
+@functools.cache
+def frozen_default() -> RunConfig:
+    """`default_config()` frozen, built once: for code that only reads the defaults."""
+    return freeze(default_config())
 
 
 def default_json() -> dict:

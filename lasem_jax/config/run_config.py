@@ -6,11 +6,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import ml_collections
 import numpy as np
 
 from lasem_jax.config import defaults, schema
 from lasem_jax.core import em, search_space
+from lasem_jax.core.frozen import Frozen, RunConfig, freeze
 from lasem_jax.engine import steps
 from lasem_jax.networks.learners import LEARNERS, get_learner
 from lasem_jax.networks.model import Model, build_model
@@ -20,7 +20,7 @@ from lasem_jax.task import Task
 LASEM_FAMILY = schema.LASEM_FAMILY
 
 
-def learner_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
+def learner_hparams(config: RunConfig) -> dict[str, Any]:
     """The keyword arguments of `config.learner` taken from `config.model`."""
     m = config.model
     hparams: dict[str, Any] = {"he_init": bool(m.he_init)}
@@ -31,7 +31,7 @@ def learner_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
     return hparams
 
 
-def make_model(config: ml_collections.ConfigDict, task: Task) -> Model:
+def make_model(config: RunConfig, task: Task) -> Model:
     """The model for one task (the number of classes may differ between tasks)."""
     m = config.model
     partition = m.partition if config.method in ("lasem", "brute_force") else None
@@ -46,7 +46,7 @@ def make_model(config: ml_collections.ConfigDict, task: Task) -> Model:
     )
 
 
-def validate_settings(config: ml_collections.ConfigDict, num_layers: int) -> None:
+def validate_settings(config: RunConfig, num_layers: int) -> None:
     """Refuses, before any training, a config that cannot train or would train silently wrong.
 
     Checks the names (learner, likelihood, prior, `train.matmul_precision`, `static_config` for
@@ -55,12 +55,13 @@ def validate_settings(config: ml_collections.ConfigDict, num_layers: int) -> Non
     whichever method reads it.
 
     Args:
-      config: the run's config.
+      config: the run's config (frozen, or a ConfigDict: frozen here).
       num_layers: the number of conv layers `L` of the task network.
 
     Raises:
       ValueError: one sentence naming the field, its value and the fix.
     """
+    config = freeze(config)
     if config.learner not in LEARNERS:
         raise ValueError(
             f"config.learner={config.learner!r} is unknown; use one of {tuple(LEARNERS)}."
@@ -90,7 +91,7 @@ def validate_settings(config: ml_collections.ConfigDict, num_layers: int) -> Non
     _check_fc_hidden(config)
 
 
-def validate_for_tasks(config: ml_collections.ConfigDict, tasks: Sequence[Task]) -> None:
+def validate_for_tasks(config: RunConfig, tasks: Sequence[Task]) -> None:
     """Refuses settings that cannot train on these tasks (after `validate_settings`).
 
     Args:
@@ -131,17 +132,17 @@ RANGES: dict[str, schema.Range] = {
 }
 
 
-def _lookup(config: ml_collections.ConfigDict, field: str) -> tuple[bool, Any]:
+def _lookup(config: RunConfig, field: str) -> tuple[bool, Any]:
     """`(True, value)` of a dotted field, or `(False, None)` if the config lacks it."""
     node: Any = config
     for key in field.split("."):
-        if not isinstance(node, ml_collections.ConfigDict) or key not in node:
+        if not isinstance(node, Frozen) or key not in node:
             return False, None
         node = node[key]
     return True, node
 
 
-def _check_range(config: ml_collections.ConfigDict, field: str, allowed: schema.Range) -> None:
+def _check_range(config: RunConfig, field: str, allowed: schema.Range) -> None:
     """Raises ValueError naming `field`, its value and its default unless it is in range."""
     present, value = _lookup(config, field)
     if not present or allowed.accepts(value):
@@ -153,7 +154,7 @@ def _check_range(config: ml_collections.ConfigDict, field: str, allowed: schema.
     )
 
 
-def _check_phases(config: ml_collections.ConfigDict) -> None:
+def _check_phases(config: RunConfig) -> None:
     """LASEM's warm-up and fine-tuning epochs must leave at least one EM epoch per task."""
     warmup, finetune = _phase_epochs(config)
     epochs = int(config.train.epochs_per_task)
@@ -165,7 +166,7 @@ def _check_phases(config: ml_collections.ConfigDict) -> None:
         )
 
 
-def lasem_phase(config: ml_collections.ConfigDict, epoch: int) -> str:
+def lasem_phase(config: RunConfig, epoch: int) -> str:
     """`warmup`, `em` or `finetune`: what LASEM does in 0-based `epoch` of a task."""
     warmup, finetune = _phase_epochs(config)
     if epoch < warmup:
@@ -173,12 +174,12 @@ def lasem_phase(config: ml_collections.ConfigDict, epoch: int) -> str:
     return "finetune" if int(config.train.epochs_per_task) - epoch <= finetune else "em"
 
 
-def _phase_epochs(config: ml_collections.ConfigDict) -> tuple[int, int]:
+def _phase_epochs(config: RunConfig) -> tuple[int, int]:
     """`(em.warmup_epochs, em.finetune_epochs)`, 0 where the config lacks the field."""
     return int(config.em.get("warmup_epochs", 0)), int(config.em.get("finetune_epochs", 0))
 
 
-def _check_matmul_precision(config: ml_collections.ConfigDict) -> None:
+def _check_matmul_precision(config: RunConfig) -> None:
     """`train.matmul_precision` is one of `defaults.MATMUL_PRECISIONS` (or absent)."""
     present, value = _lookup(config, "train.matmul_precision")
     if present and (not isinstance(value, str) or value not in defaults.MATMUL_PRECISIONS):
@@ -189,7 +190,7 @@ def _check_matmul_precision(config: ml_collections.ConfigDict) -> None:
         )
 
 
-def _check_den_thresholds(config: ml_collections.ConfigDict) -> None:
+def _check_den_thresholds(config: RunConfig) -> None:
     """`den.sparsity_thresholds`: (kept weight mass in (0, 1], pruning threshold >= 0)."""
     present, value = _lookup(config, "den.sparsity_thresholds")
     if not present:
@@ -208,7 +209,7 @@ def _check_den_thresholds(config: ml_collections.ConfigDict) -> None:
         )
 
 
-def _check_fc_hidden(config: ml_collections.ConfigDict) -> None:
+def _check_fc_hidden(config: RunConfig) -> None:
     """`model.fc_hidden`: None or positive integer sizes."""
     hidden = config.model.fc_hidden
     if hidden is None:
@@ -221,7 +222,7 @@ def _check_fc_hidden(config: ml_collections.ConfigDict) -> None:
         )
 
 
-def step_config(config: ml_collections.ConfigDict) -> steps.StepConfig:
+def step_config(config: RunConfig) -> steps.StepConfig:
     """The hashable step hyperparameters of a run."""
     e = config.em
     return steps.StepConfig(
@@ -237,7 +238,7 @@ def step_config(config: ml_collections.ConfigDict) -> steps.StepConfig:
     )
 
 
-def batch_devices(config: ml_collections.ConfigDict) -> int:
+def batch_devices(config: RunConfig) -> int:
     """Devices each minibatch is split over: `train.num_devices` (0: all) if `train.shard_batch`.
 
     Raises:
@@ -261,7 +262,7 @@ def batch_devices(config: ml_collections.ConfigDict) -> int:
     return wanted
 
 
-def static_config(config: ml_collections.ConfigDict, num_layers: int) -> np.ndarray:
+def static_config(config: RunConfig, num_layers: int) -> np.ndarray:
     """`[L]` bool configuration of a static run (`none` for single_task)."""
     name = "none" if config.method == "single_task" else config.static_config
     return search_space.named_config(name, num_layers)

@@ -9,38 +9,30 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import ml_collections
-
 from lasem_jax.config import defaults, schema
+from lasem_jax.core.frozen import Frozen, RunConfig, freeze
 
 # Methods that build their task networks with `config.learner` (HPS, TF or DF-CNN).
 LEARNER_METHODS = schema.BY_NAME["learner"].methods
 CHANCE_MARGIN = 0.05
 
 
-def _leaves(config: ml_collections.ConfigDict, prefix: str = "") -> Iterator[tuple[str, Any]]:
+def _leaves(config: Frozen, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """`(dotted field, value)` of every leaf of `config`."""
     for key, value in config.items():
-        if isinstance(value, ml_collections.ConfigDict):
+        if isinstance(value, Frozen):
             yield from _leaves(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
 
 
-def _unread(config: ml_collections.ConfigDict) -> set[str]:
+def _unread(config: RunConfig) -> set[str]:
     """The schema's fields that `config.method` never reads with its learner and prior."""
     method, learner, prior = config.method, config.learner, config.em.prior
     return {f.name for f in schema.FIELDS if not f.reads(method, learner, prior)}
 
 
-def _normalise(value: Any) -> Any:
-    """Lists as tuples, so that a config reloaded from JSON compares equal to the default."""
-    if isinstance(value, list | tuple):
-        return tuple(_normalise(v) for v in value)
-    return value
-
-
-def ignored_fields(config: ml_collections.ConfigDict) -> list[str]:
+def ignored_fields(config: RunConfig) -> list[str]:
     """The fields `config.method` ignores that differ from `lasem_jax.default_config()`.
 
     E.g. `static_config=top9` with method lasem, any `em.*` with method static, `den.*` with
@@ -49,18 +41,18 @@ def ignored_fields(config: ml_collections.ConfigDict) -> list[str]:
     own `data.*` fields) are never reported.
 
     Args:
-      config: the run's config.
+      config: the run's config (frozen, or a ConfigDict: the launchers call this before training).
 
     Returns:
       Dotted field names in the default schema's order; empty if the method reads every
       changed field.
     """
     unread = _unread(config)
-    given = dict(_leaves(config))
+    given = dict(_leaves(freeze(config)))  # lists as tuples, as in the frozen default
     return [
         field
-        for field, default in _leaves(defaults.default_config())
-        if field in unread and field in given and _normalise(given[field]) != _normalise(default)
+        for field, default in _leaves(defaults.frozen_default())
+        if field in unread and field in given and given[field] != default
     ]
 
 

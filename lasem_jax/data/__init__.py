@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ml_collections
+from typing import Any
 
 from lasem_jax.data.cifar100 import make_cifar100_tasks
 from lasem_jax.data.digits import make_digits_tasks
@@ -14,13 +14,12 @@ from lasem_jax.task import Task
 DATASETS = ("digits", "fashion_mnist", "cifar100", "stl10", "office_home")
 
 
-def make_tasks(
-    data_config: ml_collections.ConfigDict, *, seed: int, workdir: str | None = None
-) -> list[Task]:
+def make_tasks(data_config: Any, *, seed: int, workdir: str | None = None) -> list[Task]:
     """Builds the task sequence named by `data_config.name`.
 
     Args:
-      data_config: the `config.data` section (`name` plus the dataset's own fields).
+      data_config: the `config.data` section (`name` plus the dataset's own fields), frozen
+        (`core.frozen.Frozen`) or a ConfigDict's.
       seed: the run's seed (task design and splits are drawn from it).
       workdir: the run's directory; STL-10 writes the design it used there
         (`stl10_design.json`).

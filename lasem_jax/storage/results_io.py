@@ -14,11 +14,6 @@ from typing import Any
 
 import numpy as np
 
-try:  # ml_collections is a declared dependency, but keep this module importable without it.
-    from ml_collections import ConfigDict as _ConfigDict
-except ImportError:  # pragma: no cover
-    _ConfigDict = None
-
 PathLike = str | os.PathLike
 
 
@@ -27,8 +22,9 @@ def to_jsonable(obj: Any) -> Any:
 
     Conversions: numpy scalars -> Python scalars; numpy (and ``__array__``, e.g. JAX) arrays ->
     nested lists; tuples, lists, sets -> lists (sets sorted when possible); mappings -> dicts
-    (non-string keys other than int/float/bool/None become ``str(key)``); ml_collections
-    ``ConfigDict`` / ``FrozenConfigDict`` -> ``.to_dict()``; dataclass instances -> dicts of their
+    (non-string keys other than int/float/bool/None become ``str(key)``), a frozen run config
+    (``core.frozen.Frozen``) included; other objects with a ``to_dict()`` method (a launcher's
+    ``ConfigDict`` / ``FrozenConfigDict``) -> ``.to_dict()``; dataclass instances -> dicts of their
     fields; ``pathlib.Path`` -> str; NaN and +-inf floats -> ``None``.
 
     Args:
@@ -48,10 +44,10 @@ def to_jsonable(obj: Any) -> Any:
         return to_jsonable(obj.item())
     if isinstance(obj, np.ndarray):
         return to_jsonable(obj.tolist())
-    if _ConfigDict is not None and isinstance(obj, _ConfigDict):
-        return to_jsonable(obj.to_dict())
     if isinstance(obj, Mapping):
         return {_json_key(key): to_jsonable(value) for key, value in obj.items()}
+    if callable(getattr(obj, "to_dict", None)):
+        return to_jsonable(obj.to_dict())
     if isinstance(obj, list | tuple):
         return [to_jsonable(item) for item in obj]
     if isinstance(obj, set | frozenset):
@@ -164,14 +160,12 @@ def append_jsonl(path: PathLike, record: Mapping[str, Any]) -> None:
 
     Args:
         path: The ``.jsonl`` file (created if missing).
-        record: A mapping of anything ``to_jsonable`` accepts.
+        record: A mapping (or an object with ``to_dict()``) of anything ``to_jsonable`` accepts.
 
     Raises:
         TypeError: If ``record`` is not a mapping or contains an unsupported type.
     """
-    if not isinstance(record, Mapping) and not (
-        _ConfigDict is not None and isinstance(record, _ConfigDict)
-    ):
+    if not isinstance(record, Mapping) and not callable(getattr(record, "to_dict", None)):
         raise TypeError(f"append_jsonl: record must be a mapping, got {type(record).__name__}.")
     line = _dumps(record, separators=(",", ":")) + "\n"
     path = os.fspath(path)

@@ -7,10 +7,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from lasem_jax.baselines.base import Baseline
 from lasem_jax.core import search_space
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.engine import lockstep
 from lasem_jax.errors import LoadError
 from lasem_jax.storage import checkpoint, tree_io
@@ -39,9 +39,7 @@ class BaselineRun:
       elapsed: seconds trained before this process.
     """
 
-    def __init__(
-        self, method: type[Baseline], tasks: Sequence[Task], config: ml_collections.ConfigDict
-    ) -> None:
+    def __init__(self, method: type[Baseline], tasks: Sequence[Task], config: RunConfig) -> None:
         self._method, self._tasks, self._config = method, list(tasks), config
         self._runner = method(config, list(tasks))
         self._epochs = int(config.train.epochs_per_task)

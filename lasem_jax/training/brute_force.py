@@ -9,11 +9,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from lasem_jax import interrupt
 from lasem_jax.core import search_space
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.engine import lockstep, steps
 from lasem_jax.networks.model import Model
 from lasem_jax.training import loop_utils
@@ -80,7 +80,7 @@ def best_index(scores: list[float]) -> int:
 
 
 def search_task(
-    config: ml_collections.ConfigDict,
+    config: RunConfig,
     model: Model,
     hp: steps.StepConfig,
     start: tuple[int, int, steps.TrainState],

@@ -8,11 +8,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from lasem_jax.config import run_config
 from lasem_jax.core import search_space
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.engine import evaluation, lockstep, steps
 from lasem_jax.networks import consolidate
 from lasem_jax.task import Task
@@ -36,7 +36,7 @@ class LasemRun:
     checkpoints as reading at once).
     """
 
-    def __init__(self, tasks: Sequence[Task], config: ml_collections.ConfigDict) -> None:
+    def __init__(self, tasks: Sequence[Task], config: RunConfig) -> None:
         self._tasks, self._config = list(tasks), config
         self._models = [run_config.make_model(config, task) for task in tasks]
         num_layers = self._models[0].num_layers

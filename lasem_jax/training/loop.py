@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-import ml_collections
 from absl import logging
 
 from lasem_jax import interrupt
 from lasem_jax.config import defaults
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.engine import lockstep
 from lasem_jax.storage import checkpoint, files, results_io, workdir_lock
 from lasem_jax.task import Task
@@ -69,7 +69,7 @@ class Loop:
     def __init__(
         self,
         method: Method,
-        config: ml_collections.ConfigDict,
+        config: RunConfig,
         workdir: str | None,
         on_epoch: Callable[[dict], None] | None,
     ) -> None:
@@ -152,7 +152,7 @@ class Loop:
 def run_method(
     method: Method,
     tasks: Sequence[Task],
-    config: ml_collections.ConfigDict,
+    config: RunConfig,
     *,
     workdir: str | None = None,
     on_epoch: Callable[[dict], None] | None = None,

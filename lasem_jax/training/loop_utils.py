@@ -9,30 +9,30 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from lasem_jax.config import defaults
 from lasem_jax.core import metrics
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.storage import results_io
 from lasem_jax.task import Task
 
 
-def learning_rate(config: ml_collections.ConfigDict, global_epoch: int) -> float:
+def learning_rate(config: RunConfig, global_epoch: int) -> float:
     """`lr0 / (1 + global_epoch * decay)`: the reference code's schedule, global over tasks."""
     return config.optim.lr / (1.0 + global_epoch * config.optim.lr_decay)
 
 
-def precision_of(config: ml_collections.ConfigDict) -> str:
+def precision_of(config: RunConfig) -> str:
     """`config.train.matmul_precision`, or the default "highest" where the config lacks it.
 
     Configs built by hand or saved before the field existed have no `train.matmul_precision`.
     """
-    default = defaults.default_config().train.matmul_precision
+    default = defaults.frozen_default().train.matmul_precision
     return str(config.train.get("matmul_precision", default))
 
 
-def matmul_precision(config: ml_collections.ConfigDict) -> contextlib.AbstractContextManager:
+def matmul_precision(config: RunConfig) -> contextlib.AbstractContextManager:
     """The precision of float32 matmuls and convolutions for a run, as a context manager.
 
     `jax.default_matmul_precision(config.train.matmul_precision)`: computations traced (jitted)
@@ -48,7 +48,7 @@ def matmul_precision(config: ml_collections.ConfigDict) -> contextlib.AbstractCo
     return jax.default_matmul_precision(precision_of(config))
 
 
-def padded_size(config: ml_collections.ConfigDict, tasks: Sequence[Task]) -> int | None:
+def padded_size(config: RunConfig, tasks: Sequence[Task]) -> int | None:
     """The training-set size every task is padded to, or None to train each at its own size.
 
     With `config.train.pad_tasks` (default True) and training sets of different sizes, every
@@ -108,7 +108,7 @@ def check_finite(losses: Any, task: int, epoch: int) -> None:
 
 
 def base_results(
-    config: ml_collections.ConfigDict,
+    config: RunConfig,
     tasks: Sequence[Task],
     records: Sequence[dict],
     chosen: Sequence[np.ndarray] | None,

@@ -10,11 +10,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from lasem_jax.config import run_config
 from lasem_jax.core import search_space
+from lasem_jax.core.frozen import RunConfig
 from lasem_jax.engine import evaluation, steps
 from lasem_jax.networks import consolidate
 from lasem_jax.networks.model import Model
@@ -121,7 +121,7 @@ def epoch_record(
 
 
 def epoch_step(
-    config: ml_collections.ConfigDict,
+    config: RunConfig,
     model: Model,
     hp: steps.StepConfig,
     state: steps.TrainState,
@@ -167,9 +167,7 @@ def configs_of(run: run_state.Run) -> list[np.ndarray]:
     return [run_state.as_bool(c) for c in run.chosen]
 
 
-def results(
-    config: ml_collections.ConfigDict, tasks: Sequence[Task], run: run_state.Run
-) -> dict[str, Any]:
+def results(config: RunConfig, tasks: Sequence[Task], run: run_state.Run) -> dict[str, Any]:
     """The results dict of a finished run (fields in the README's results section)."""
     configs = configs_of(run)
     results = loop_utils.base_results(config, tasks, run.records, configs, run.kept)

@@ -9,11 +9,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from lasem_jax.baselines import BASELINES
 from lasem_jax.config import run_config
+from lasem_jax.core.frozen import RunConfig, freeze
 from lasem_jax.engine import steps
 from lasem_jax.errors import LoadError, MissingFileError
 from lasem_jax.networks import architectures
@@ -39,7 +39,7 @@ class TaskSpec:
 
 def save_trained(
     workdir: str,
-    config: ml_collections.ConfigDict,
+    config: RunConfig,
     tasks: Sequence[Any],
     state: Any,
     chosen: Sequence[np.ndarray] | None,
@@ -69,17 +69,9 @@ def save_trained(
     return path
 
 
-def config_from_json(data: dict[str, Any]) -> ml_collections.ConfigDict:
-    """A run's config from its JSON form (`results.json["config"]`), lists back to tuples."""
-
-    def tuples(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: tuples(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return tuple(tuples(v) for v in value)
-        return value
-
-    return ml_collections.ConfigDict(tuples(data))
+def config_from_json(data: dict[str, Any]) -> RunConfig:
+    """A run's config from its JSON form (`results.json["config"]`), frozen: lists as tuples."""
+    return freeze(data)
 
 
 class TrainedModel:

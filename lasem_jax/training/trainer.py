@@ -9,6 +9,7 @@ import ml_collections
 
 from lasem_jax.baselines import BASELINES
 from lasem_jax.config import run_config
+from lasem_jax.core.frozen import RunConfig, freeze
 from lasem_jax.engine import lockstep
 from lasem_jax.task import Task, validate_tasks
 from lasem_jax.training import loop, loop_utils
@@ -18,7 +19,11 @@ from lasem_jax.training.lasem_method import LasemRun
 METHODS = (*run_config.LASEM_FAMILY, *BASELINES)  # the built-in methods
 
 
-def make_run(tasks: Sequence[Task], config: ml_collections.ConfigDict) -> loop.Method:
+# What the entry points accept: the launchers' ConfigDict, or an already frozen config.
+EntryConfig = ml_collections.ConfigDict | RunConfig
+
+
+def make_run(tasks: Sequence[Task], config: RunConfig) -> loop.Method:
     """The run of `config.method` the lifelong loop drives (`loop.Method`).
 
     The LASEM family is `lasem_method.LasemRun`; every method of `baselines.BASELINES`
@@ -32,7 +37,7 @@ def make_run(tasks: Sequence[Task], config: ml_collections.ConfigDict) -> loop.M
 make_model = run_config.make_model
 
 
-def validate_config(config: ml_collections.ConfigDict, num_layers: int) -> None:
+def validate_config(config: RunConfig, num_layers: int) -> None:
     """Raises ValueError naming the field and the fix for any invalid setting."""
     known = (*run_config.LASEM_FAMILY, *BASELINES)
     if config.method not in known:
@@ -42,7 +47,7 @@ def validate_config(config: ml_collections.ConfigDict, num_layers: int) -> None:
 
 def train_lifelong(
     tasks: Sequence[Task],
-    config: ml_collections.ConfigDict,
+    config: EntryConfig,
     *,
     workdir: str | None = None,
     on_epoch: Callable[[dict], None] | None = None,
@@ -65,7 +70,8 @@ def train_lifelong(
 
     Args:
       tasks: the task sequence (`Task` objects, validated here).
-      config: the run's `ConfigDict` (see `configs/default.py`).
+      config: the run's `ConfigDict` (see `configs/default.py`), or a frozen config; frozen
+        here (`core.frozen.freeze`), so later changes of the ConfigDict do not reach the run.
       workdir: if given, per-epoch records go to `workdir/metrics.jsonl`, checkpoints to
         `workdir/checkpoints`, and at the end, atomically, the kept model to `workdir/model/`
         (`lasem_jax.load_trained`) and the results to `workdir/results.json`.
@@ -81,6 +87,7 @@ def train_lifelong(
       interrupt.Stopped: a stop was requested (the run checkpointed first).
       FloatingPointError: a non-finite training loss (the last checkpoint stays intact).
     """
+    config = freeze(config)
     validate_tasks(tasks)
     validate_config(config, make_model(config, tasks[0]).num_layers)
     run_config.validate_for_tasks(config, tasks)
@@ -91,7 +98,7 @@ def train_lifelong(
 
 def train_lifelong_seeds(
     task_lists: Sequence[Sequence[Task]],
-    configs: Sequence[ml_collections.ConfigDict],
+    configs: Sequence[EntryConfig],
     *,
     workdirs: Sequence[str | None] | None = None,
     vmap: bool = True,
@@ -113,7 +120,7 @@ def train_lifelong_seeds(
 
     Args:
       task_lists: each run's tasks (a seed's own task design).
-      configs: each run's config (usually equal but for `seed`).
+      configs: each run's config (usually equal but for `seed`), frozen here.
       workdirs: each run's workdir (or None); resumes as `train_lifelong` does.
       vmap: batch compatible epochs across runs.
       on_epoch: optional callback `(run_index, record)`.
@@ -125,6 +132,7 @@ def train_lifelong_seeds(
     if len(task_lists) != len(configs):
         raise ValueError(f"{len(task_lists)} task lists for {len(configs)} configs.")
     workdirs = list(workdirs) if workdirs is not None else [None] * len(configs)
+    configs = [freeze(c) for c in configs]
 
     def callback(i: int) -> Callable[[dict], None] | None:
         return None if on_epoch is None else (lambda record: on_epoch(i, record))
@@ -158,7 +166,7 @@ def train_lifelong_seeds(
 
 def lifelong_run(
     tasks: Sequence[Task],
-    config: ml_collections.ConfigDict,
+    config: EntryConfig,
     *,
     workdir: str | None = None,
     on_epoch: Callable[[dict], None] | None = None,
@@ -166,10 +174,11 @@ def lifelong_run(
 ) -> lockstep.RunGenerator:
     """`train_lifelong` as a generator yielding each epoch to train (`lockstep.drive` runs it).
 
-    Arguments as `train_lifelong` (validated there); returns the results dict. The method's run
-    (`make_run`) goes through the one lifelong loop (`loop.run_method`), which holds the workdir's
-    lock while it runs. A competing method trains without yielding.
+    Arguments as `train_lifelong` (validated there; `config` frozen here); returns the results
+    dict. The method's run (`make_run`) goes through the one lifelong loop (`loop.run_method`),
+    which holds the workdir's lock while it runs. A competing method trains without yielding.
     """
+    config = freeze(config)
     run = make_run(tasks, config)
     return (
         yield from loop.run_method(
