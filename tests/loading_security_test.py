@@ -215,6 +215,16 @@ def test_untouched_files_of_both_formats_load(tmp_path):
         np.testing.assert_array_equal(legacy.predict(k, x), current.predict(k, x))
 
 
+def test_legacy_model_reproduces_its_final_accuracy(tiny):
+    """The model/ main at 8257345 wrote evaluates its tasks to that run's final accuracy."""
+    _, tasks = tiny
+    model = lasem_jax.load_trained(LEGACY)
+    with open(os.path.join(LEGACY, "results.json")) as f:
+        expected = json.load(f)["final_accuracy"]
+    got = [model.evaluate(k, t.x_test, t.y_test) for k, t in enumerate(tasks)]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("fmt", ["legacy", "current"])
 def test_crafted_model_skeletons_raise_load_error(tmp_path, sentinel, fmt):
     """Hundreds of skeleton mutations: LoadError each time, and the sentinel never appears."""
