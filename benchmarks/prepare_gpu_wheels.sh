@@ -15,6 +15,7 @@
 #                             matplotlib at module top level (though a sweep draws no figure),
 #     + pillow, kiwisolver, fonttools, pyparsing, cycler, python-dateutil, packaging (imported
 #       by `import matplotlib.figure`), contourpy, six (declared by matplotlib / dateutil)
+#   tensorboardX + protobuf    every run writes TensorBoard event files (train.tensorboard)
 # Not shipped, because these paths never import them: tensorflow-datasets (other data sets,
 # imported lazily) and tensorflow. jax and friends are never downloaded: `pip download --no-deps`
 # of exactly the lists below. A package the GPU machine already has is skipped by gpu_check.sh.
@@ -35,9 +36,9 @@ PY_VERSIONS=${PY_VERSIONS:-$(python3 -c 'import sys; print("%d.%d" % sys.version
 PIN_FROM=${PIN_FROM:-.venv/bin/python}
 # Compiled (one wheel per Python version) and pure-Python (one wheel for all) packages; fonttools
 # is taken as its pure-Python wheel (1.3 MiB instead of 6.8: its compiled speed-ups are optional).
-BINARY=(scikit-learn matplotlib pillow kiwisolver contourpy)
+BINARY=(scikit-learn matplotlib pillow kiwisolver contourpy protobuf)
 PURE=(ml-collections joblib threadpoolctl narwhals cloudpickle fonttools pyparsing cycler
-  python-dateutil six packaging)
+  python-dateutil six packaging tensorboardX)
 
 # "name==version" where PIN_FROM has the package installed, else just "name".
 pinned() {

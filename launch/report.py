@@ -10,7 +10,8 @@ Runs are averaged only within a setting: equal in every config field that can ch
 other methods; see lasem_jax/report_settings.py). Each row is labelled by its method, learner,
 static configuration and the fields that differ between the settings found, e.g.
 `lasem dfcnn em.prior=fixed em.fixed_prob=0.5`; per setting the number of seeds and mean ± 95%
-t confidence interval of mean peak accuracy, mean forgetting ratio and train seconds, and the
+t confidence interval of mean peak accuracy, mean forgetting ratio, BWT, mean forgetting, mean
+forward transfer and train seconds, and the
 time relative to the matching LASEM setting (equal in every field but the method-specific
 ones; LASEM HPS for methods without a learner; of several, the one with default `em.*` and
 `model.partition` fields). Without exactly one match the time is n/a and a note below the

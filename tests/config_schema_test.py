@@ -37,6 +37,18 @@ OLD_RANGES = {
     "den.loss_threshold": (">=0",),
     "den.expansion_size": ("int", 0),
     "den.split_threshold": (">=0",),
+    "ewc.lambda_": (">=0",),
+    "ewc.gamma": ("[0,1]",),
+    "si.c": (">=0",),
+    "si.xi": (">0",),
+    "lwf.temperature": (">0",),
+    "lwf.lambda_o": (">=0",),
+    "er.buffer_size": ("int", 1),
+    "agem.buffer_size": ("int", 1),
+    "agem.sample_size": ("int", 1),
+    "derpp.buffer_size": ("int", 1),
+    "derpp.alpha": (">=0",),
+    "derpp.beta": (">=0",),
     "optim.lr": (">0",),
     "optim.lr_decay": (">=0",),
     "train.epochs_per_task": ("int", 1),
@@ -59,6 +71,7 @@ OLD_IGNORED = {
     "train.pad_tasks",
     "train.checkpoint_every_epochs",
     "train.keep_checkpoints",
+    "train.tensorboard",
     "data.data_dir",
     "data.manual_dir",
     "data.cache_dir",
@@ -73,6 +86,12 @@ OLD_METHOD_FIELDS = {
     "darts.": ("darts",),
     "apd.": ("apd",),
     "den.": ("den",),
+    "ewc.": ("ewc",),
+    "si.": ("si",),
+    "lwf.": ("lwf",),
+    "er.": ("er",),
+    "agem.": ("agem",),
+    "derpp.": ("derpp",),
 }
 OLD_LEARNER_FIELDS = {
     "model.tf_ortho_weight": "tf",
@@ -85,7 +104,10 @@ OLD_PRIOR_FIELDS = {
     "em.fixed_prob": "fixed",
 }
 OLD_LEARNER_METHODS = ("lasem", "static", "single_task", "brute_force", "darts")
-OLD_METHOD_SECTIONS = ("em", "brute_force", "prognn", "darts", "apd", "den")
+OLD_METHOD_SECTIONS = (
+    *("em", "brute_force", "prognn", "darts", "apd", "den"),
+    *("ewc", "si", "lwf", "er", "agem", "derpp"),
+)
 OLD_DATA_FIELDS = {
     "data_percent": "percent of the training set sampled per task (CIFAR-100 4 -> 170 + 30)",
     "valid_ratio": "fraction of the sampled images per class held out for validation (STL-10)",

@@ -19,7 +19,23 @@ from lasem_jax.storage import files, results_io
 
 _LOG = logging.getLogger(__name__)
 
-METRICS = ("mean_peak_accuracy", "mean_forgetting_ratio", "train_seconds")
+METRICS = (
+    "mean_peak_accuracy",
+    "mean_forgetting_ratio",
+    "bwt",
+    "mean_forgetting",
+    "mean_fwt",
+    "train_seconds",
+)
+_HEADS = (
+    "peak accuracy",
+    "forgetting ratio",
+    "BWT",
+    "mean forgetting",
+    "mean FWT",
+    "train seconds",
+)
+_DIGITS = (4, 4, 4, 4, 4, 1)
 
 
 def paper_static_configs(num_layers: int) -> list[str]:
@@ -147,11 +163,11 @@ def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     Below the table, one line `- time / LASEM: <note>` per row without a LASEM setting to
     compare its time with (see `summarize`).
     """
-    head = ["setting", "n", "peak accuracy", "forgetting ratio", "train seconds", "time / LASEM"]
+    head = ["setting", "n", *_HEADS, "time / LASEM"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["setting"], str(row["n"])]
-        for metric, digits in zip(METRICS, (4, 4, 1), strict=True):
+        for metric, digits in zip(METRICS, _DIGITS, strict=True):
             cells.append(f"{_fmt(row[metric], digits)} ± {_fmt(row[metric + '_ci'], digits)}")
         cells.append(_fmt(row["time_vs_lasem"], 2))
         lines.append("| " + " | ".join(cells) + " |")

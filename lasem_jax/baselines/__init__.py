@@ -1,14 +1,22 @@
 """Competing methods of Table 1 (docs/protocol.md §10), run by the one lifelong loop."""
 
+from lasem_jax.baselines.agem import AGEM
 from lasem_jax.baselines.apd import APD
 from lasem_jax.baselines.base import Baseline
 from lasem_jax.baselines.darts import Darts
 from lasem_jax.baselines.den import DEN
+from lasem_jax.baselines.derpp import DERPP
+from lasem_jax.baselines.er import ER
+from lasem_jax.baselines.ewc import EWC
+from lasem_jax.baselines.finetune import Finetune
+from lasem_jax.baselines.lwf import LwF
 from lasem_jax.baselines.prognn import ProgNN
+from lasem_jax.baselines.si import SI
 from lasem_jax.baselines.single_network import SingleNetwork
 
 BASELINES: dict[str, type[Baseline]] = {
-    cls.name: cls for cls in (SingleNetwork, APD, ProgNN, Darts, DEN)
+    cls.name: cls
+    for cls in (SingleNetwork, APD, ProgNN, Darts, DEN, Finetune, EWC, SI, LwF, ER, AGEM, DERPP)
 }
 
 
@@ -28,11 +36,18 @@ def register(cls: type[Baseline]) -> type[Baseline]:
 
 
 __all__ = [
+    "AGEM",
     "APD",
     "BASELINES",
     "DEN",
+    "DERPP",
+    "ER",
+    "EWC",
+    "SI",
     "Baseline",
     "Darts",
+    "Finetune",
+    "LwF",
     "ProgNN",
     "SingleNetwork",
     "register",

@@ -74,6 +74,16 @@ class Baseline:
         """Accuracy of task `k` (already seen) on `x`, `y` with the current parameters."""
         raise NotImplementedError
 
+    def accuracy_at_init(self, t: int, first_key: Array, x: Array, y: Array) -> float | None:
+        """Accuracy of task `t`, just started, with the run's parameters at initialisation.
+
+        The shared parameters `start_task(0, first_key)` drew, with task `t`'s fresh task
+        parameters (forward transfer's `b_t`, `core.metrics.forward_transfer`). None (the
+        default): the method has no such model.
+        """
+        del t, first_key, x, y
+        return None
+
     def end_task(self, t: int) -> None:
         """Finishes task `t` (freezing, consolidation, ...)."""
 

@@ -243,11 +243,19 @@ class Darts(base.Baseline):
 
     def accuracy(self, k: int, x: Array, y: Array) -> float:
         """Task `k` with its configuration and task params, as `predict_state` holds them."""
-        state = self.predict_state()
+        return self._accuracy_with(self.predict_state(), k, x, y)
+
+    def _accuracy_with(self, state: base.Params, k: int, x: Array, y: Array) -> float:
+        """Task `k`'s accuracy with `state` (`predict_state`'s structure)."""
         params = {"shared": state["shared"], "task": state["tasks"][k]}
         config = jnp.asarray(state["configs"][k])
         chunk = int(self.config.train.eval_chunk)
         return float(steps.jitted_accuracy(self.models[k], params, config, x, y, chunk=chunk))
+
+    def accuracy_at_init(self, t: int, first_key: Array, x: Array, y: Array) -> float | None:
+        """Task `t` with its fresh parameters and configuration and task 0's initial shared."""
+        initial = self.models[0].init_shared(jax.random.split(first_key, 3)[0])
+        return self._accuracy_with({**self.predict_state(), "shared": initial}, t, x, y)
 
     def end_task(self, t: int) -> None:
         """Consolidates task `t` with its discrete configuration (LASEM's rules).

@@ -74,12 +74,24 @@ class SingleNetwork(base.Baseline):
         """Initialises the network on the first task; later tasks continue training it."""
         init_key, self.rng = jax.random.split(key)
         if t == 0:
-            gen = layers.generator(init_key)
-            self.params = {
-                "conv": base.init_plain_convs(gen, self.arch, he=self.he),
-                "head": base.init_head(gen, self.arch, self.tasks[0].num_classes, he=self.he),
-            }
+            self.params = self._initial_params(init_key)
         self.opt_state = steps.make_optimizer(0.0).init(self.params)
+
+    def _initial_params(self, init_key: jax.Array) -> base.Params:
+        """The network `start_task(0, key)` draws from `init_key = split(key)[0]`."""
+        gen = layers.generator(init_key)
+        return {
+            "conv": base.init_plain_convs(gen, self.arch, he=self.he),
+            "head": base.init_head(gen, self.arch, self.tasks[0].num_classes, he=self.he),
+        }
+
+    def accuracy_at_init(
+        self, t: int, first_key: jax.Array, x: jax.Array, y: jax.Array
+    ) -> float | None:
+        """Accuracy of the network as task 0's start drew it (it has no task parameters)."""
+        del t
+        params = self._initial_params(jax.random.split(first_key)[0])
+        return float(self._accuracy(params, x, y))
 
     def train_epoch(self, t: int, x: jax.Array, y: jax.Array, lr: float) -> np.ndarray:
         """One epoch on task `t` (the network is the same for every task)."""

@@ -33,6 +33,7 @@ def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
     # lasem | static | single_task | brute_force | single_network | prognn | darts | apd | den
+    # | finetune | ewc | si | lwf | er | agem | derpp
     c.method = "lasem"
     c.learner = "hps"  # hps | tf | dfcnn
     c.static_config = "all"  # static only: all, none, top<k>, bottom<k>, alternating, "0101"
@@ -92,6 +93,26 @@ def default_config() -> ml_collections.ConfigDict:
     c.den.expansion_size = 32
     c.den.split_threshold = 0.05  # DEN's sigma; absent from LASEM, DEN code's spl_thr default
 
+    # Standard continual-learning methods (docs/methods.md), task-incremental with task heads.
+    c.ewc = ml_collections.ConfigDict()  # online EWC (Schwarz et al. 2018)
+    c.ewc.lambda_ = 100.0  # penalty weight lambda (mid-grid; tune per scenario)
+    c.ewc.gamma = 1.0  # F = gamma * F + F_t
+    c.si = ml_collections.ConfigDict()  # Zenke et al. 2017, split CIFAR-10/100 values
+    c.si.c = 0.1
+    c.si.xi = 1e-3
+    c.lwf = ml_collections.ConfigDict()  # Li & Hoiem 2017
+    c.lwf.temperature = 2.0
+    c.lwf.lambda_o = 1.0
+    c.er = ml_collections.ConfigDict()  # Chaudhry et al. 2019, reservoir memory
+    c.er.buffer_size = 500
+    c.agem = ml_collections.ConfigDict()  # Chaudhry et al. 2019 (ICLR)
+    c.agem.buffer_size = 500
+    c.agem.sample_size = 256  # examples of the reference gradient
+    c.derpp = ml_collections.ConfigDict()  # Buzzega et al. 2020
+    c.derpp.buffer_size = 500
+    c.derpp.alpha = 0.1
+    c.derpp.beta = 0.5
+
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-3  # TF1 RMSProp (docs/protocol.md §4); lr / (1 + global_epoch * lr_decay)
     c.optim.lr_decay = 0.0
@@ -112,6 +133,7 @@ def default_config() -> ml_collections.ConfigDict:
     # (backend-dependent middle ground) | default (the faster GPU choice: TF32 on NVIDIA GPUs,
     # which changes the numerics; on a CPU all three compute float32 alike).
     c.train.matmul_precision = "highest"
+    c.train.tensorboard = True  # epoch scalars as TensorBoard event files in the workdir
     return c
 
 

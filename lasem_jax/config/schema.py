@@ -16,7 +16,20 @@ from lasem_jax.networks.learners import LEARNERS
 # The methods `lasem_jax.training` runs itself, then the competing methods of
 # `lasem_jax.baselines` (its `BASELINES` keys; the config layer cannot import that package).
 LASEM_FAMILY = ("lasem", "static", "single_task", "brute_force")
-BASELINE_METHODS = ("single_network", "prognn", "darts", "apd", "den")
+BASELINE_METHODS = (
+    "single_network",
+    "prognn",
+    "darts",
+    "apd",
+    "den",
+    "finetune",
+    "ewc",
+    "si",
+    "lwf",
+    "er",
+    "agem",
+    "derpp",
+)
 METHODS = (*LASEM_FAMILY, *BASELINE_METHODS)
 # Methods that build their task networks with `config.learner` (HPS, TF or DF-CNN).
 LEARNER_METHODS = ("lasem", "static", "single_task", "brute_force", "darts")
@@ -294,6 +307,18 @@ FIELDS: tuple[ConfigField, ...] = (
     ),
     _F("den.expansion_size", 32, "units added per expansion", NATURAL, ("den",)),
     _F("den.split_threshold", 0.05, "DEN's sigma (DEN code's spl_thr)", NON_NEGATIVE, ("den",)),
+    _F("ewc.lambda_", 100.0, "online EWC penalty weight lambda", NON_NEGATIVE, ("ewc",)),
+    _F("ewc.gamma", 1.0, "online EWC Fisher decay: F = gamma * F + F_t", UNIT, ("ewc",)),
+    _F("si.c", 0.1, "SI penalty strength c (Zenke et al. 2017, Eq. 4)", NON_NEGATIVE, ("si",)),
+    _F("si.xi", 1e-3, "SI damping xi (Eq. 5)", POSITIVE, ("si",)),
+    _F("lwf.temperature", 2.0, "LwF distillation temperature T", POSITIVE, ("lwf",)),
+    _F("lwf.lambda_o", 1.0, "LwF weight of the old tasks' loss", NON_NEGATIVE, ("lwf",)),
+    _F("er.buffer_size", 500, "ER reservoir memory size (examples)", COUNT, ("er",)),
+    _F("agem.buffer_size", 500, "A-GEM reservoir memory size (examples)", COUNT, ("agem",)),
+    _F("agem.sample_size", 256, "A-GEM reference-gradient sample size", COUNT, ("agem",)),
+    _F("derpp.buffer_size", 500, "DER++ reservoir memory size (examples)", COUNT, ("derpp",)),
+    _F("derpp.alpha", 0.1, "DER++ weight of the logit MSE", NON_NEGATIVE, ("derpp",)),
+    _F("derpp.beta", 0.5, "DER++ weight of the replayed labels' CE", NON_NEGATIVE, ("derpp",)),
     _F("optim.lr", 1e-3, "TF1 RMSProp; lr / (1 + global_epoch * lr_decay)", POSITIVE),
     _F("optim.lr_decay", 0.0, "learning rate decay per global epoch", NON_NEGATIVE),
     _F("train.epochs_per_task", 30, "epochs per task", COUNT),
@@ -353,6 +378,12 @@ FIELDS: tuple[ConfigField, ...] = (
         "highest",
         "float32 matmul precision: highest | high | default (TF32 on NVIDIA GPUs)",
         defaults.MATMUL_PRECISIONS,
+    ),
+    _F(
+        "train.tensorboard",
+        True,
+        "epoch scalars as TensorBoard event files in the workdir",
+        affects_results=False,
     ),
 )
 BY_NAME: dict[str, ConfigField] = {f.name: f for f in FIELDS}

@@ -24,6 +24,18 @@ with ``record["task"] == k`` (every epoch spent training task ``k``). ``val_e[k]
 
       BWT = 1/(T-1) * sum_{i=0}^{T-2} (R[T-1][i] - R[i][i])       (None when T == 1)
 
+* Forgetting (Chaudhry et al. 2018; Avalanche, Mammoth): for ``k < T-1``::
+
+      forgetting_k = max_{k <= i < T-1} R[i][k] - R[T-1][k]
+
+  and ``None`` for the last task, which the mean leaves out (as Avalanche and Mammoth do).
+* Forward transfer (GEM, Lopez-Paz & Ranzato 2017, Eq. 3; Avalanche's ``ForwardTransfer``):
+  with ``before_i = R[i-1][i]``, task ``i``'s test accuracy at its start (the model kept after
+  task ``i-1`` with task ``i``'s fresh task parameters, before training on it), and ``b_i`` the
+  accuracy of the same fresh task parameters with the run's initial shared parameters::
+
+      fwt_i = before_i - b_i         (None for task 0, or where either is unknown)
+
 * ``mean_*``: the mean over tasks of the per-task values, skipping ``None``.
 """
 
@@ -96,6 +108,73 @@ def _check_kept_rows(kept_rows: Sequence[Sequence[float]], num_tasks: int) -> li
             raise ValueError(f"kept_rows[{i}] has {len(row)} entries; expected {i + 1}.")
         rows.append([_as_float(v, f"kept_rows[{i}][{j}]") for j, v in enumerate(row)])
     return rows
+
+
+def forgetting(matrix: Sequence[Sequence[float | None]]) -> list[float | None]:
+    """Per-task forgetting of an accuracy matrix (module docstring).
+
+    Args:
+        matrix: ``R`` ``[T][T]`` (``accuracy_matrix``); entries above the diagonal are ignored.
+
+    Returns:
+        ``[T]``: ``max_{k <= i < T-1} R[i][k] - R[T-1][k]`` for ``k < T-1``, ``None`` for the
+        last task.
+    """
+    r = [list(row) for row in matrix]
+    last = len(r) - 1
+    out: list[float | None] = []
+    for k in range(last):
+        best = max(_as_float(r[i][k], f"matrix[{i}][{k}]") for i in range(k, last))
+        out.append(float(best - _as_float(r[last][k], f"matrix[{last}][{k}]")))
+    return [*out, None] if r else []
+
+
+def forward_transfer(
+    before: Sequence[float | None], at_init: Sequence[float | None]
+) -> list[float | None]:
+    """Per-task forward transfer ``before_i - b_i`` (module docstring).
+
+    Args:
+        before: ``[T]``: ``R[i-1][i]``, task ``i``'s test accuracy before training on it
+            (``None`` for task 0 or where unknown).
+        at_init: ``[T]``: ``b_i``, task ``i``'s test accuracy with the initial shared
+            parameters and the same fresh task parameters (``None`` where unknown).
+
+    Returns:
+        ``[T]``: ``None`` for task 0 and where either value is ``None``.
+    """
+    if len(before) != len(at_init):
+        raise ValueError(f"before has {len(before)} entries but at_init {len(at_init)}.")
+    return [
+        None if i == 0 or a is None or b is None else float(a - b)
+        for i, (a, b) in enumerate(zip(before, at_init, strict=True))
+    ]
+
+
+def transfer_metrics(
+    matrix: Sequence[Sequence[float | None]],
+    before: Sequence[float | None],
+    at_init: Sequence[float | None],
+) -> dict[str, Any]:
+    """``forgetting``, ``mean_forgetting``, ``fwt`` and ``mean_fwt`` of a run (JSON-ready).
+
+    Args:
+        matrix: ``R`` ``[T][T]``.
+        before: ``[T]`` accuracies at each task's start (``forward_transfer``).
+        at_init: ``[T]`` accuracies with the initial shared parameters (``forward_transfer``).
+
+    Returns:
+        A dict with ``forgetting`` [T], ``mean_forgetting`` (over ``k < T-1``; ``None`` when
+        ``T == 1``), ``fwt`` [T] and ``mean_fwt`` (over the non-``None`` entries).
+    """
+    forget = forgetting(matrix)
+    fwt = forward_transfer(before, at_init)
+    return {
+        "forgetting": forget,
+        "mean_forgetting": _mean(forget[:-1]),
+        "fwt": fwt,
+        "mean_fwt": _mean(fwt),
+    }
 
 
 def summarize(

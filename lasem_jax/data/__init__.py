@@ -9,9 +9,13 @@ from lasem_jax.data.digits import make_digits_tasks
 from lasem_jax.data.fashion_mnist import make_fashion_mnist_tasks
 from lasem_jax.data.office_home import make_office_home_tasks
 from lasem_jax.data.stl10 import make_stl10_tasks
+from lasem_jax.data.transformed_fashion_mnist import (
+    TRANSFORMED,
+    make_transformed_fashion_mnist_tasks,
+)
 from lasem_jax.task import Task
 
-DATASETS = ("digits", "fashion_mnist", "cifar100", "stl10", "office_home")
+DATASETS = ("digits", "fashion_mnist", "cifar100", "stl10", "office_home", *TRANSFORMED)
 
 
 def make_tasks(data_config: Any, *, seed: int, workdir: str | None = None) -> list[Task]:
@@ -42,6 +46,8 @@ def make_tasks(data_config: Any, *, seed: int, workdir: str | None = None) -> li
         return make_office_home_tasks(data_config, seed=seed)
     if name == "fashion_mnist":
         return make_fashion_mnist_tasks(data_config, seed=seed)
+    if name in TRANSFORMED:
+        return make_transformed_fashion_mnist_tasks(data_config, seed=seed)
     if name == "cifar100":
         return make_cifar100_tasks(data_config, seed=seed)
     if name == "stl10":
@@ -57,4 +63,5 @@ __all__ = [
     "make_office_home_tasks",
     "make_stl10_tasks",
     "make_tasks",
+    "make_transformed_fashion_mnist_tasks",
 ]

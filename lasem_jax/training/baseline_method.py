@@ -15,7 +15,7 @@ from lasem_jax.engine import lockstep
 from lasem_jax.errors import LoadError
 from lasem_jax.storage import checkpoint, tree_io
 from lasem_jax.task import Task
-from lasem_jax.training import loop_utils, trained
+from lasem_jax.training import loop_utils, run_state, trained
 from lasem_jax.training.loop import Loop, progress_meta
 
 _META = ("task", "epoch", "global_epoch", "kept")
@@ -36,6 +36,8 @@ class BaselineRun:
       global_epoch: epochs done in the whole run (learning-rate schedule).
       records: the per-epoch metrics records so far.
       kept: per finished task i, the test accuracy of tasks 0..i after `end_task(i)`.
+      start: per started task, None or `[before, at_init]` (`run_state.Run.start`; `at_init`
+        from `Baseline.accuracy_at_init`, None where the method has no such model).
       elapsed: seconds trained before this process.
     """
 
@@ -47,11 +49,13 @@ class BaselineRun:
         self.task = self.epoch = self.global_epoch = 0
         self.records: list[dict] = []
         self.kept: list[list[float]] = []
+        self.start: list[list[float | None] | None] = []
         self.elapsed = 0.0
 
     def check(self, tree: Any, meta: dict) -> None:
         """Raises `LoadError` unless the checkpoint's progress and state fit a fresh runner."""
         checkpoint.check_progress(meta, num_tasks=len(self._tasks), epochs=self._epochs)
+        run_state.check_start(meta, meta["task"])
         if not isinstance(tree, dict) or set(tree) != {"runner", "key"}:
             raise LoadError("the checkpoint's arrays are not {'runner', 'key'}.")
         tree_io.check_like(tree["key"], jax.random.PRNGKey(0), "the checkpoint's key")
@@ -68,11 +72,12 @@ class BaselineRun:
         self._runner.load_train_state(tree["runner"])
         self.key, self.records = tree["key"], records
         self.task, self.epoch, self.global_epoch, self.kept = (meta[name] for name in _META)
+        self.start = list(meta.get("start", [None] * (self.task + 1)))
         self.elapsed = float(meta["elapsed"])
 
     def checkpoint(self, config_json: dict, elapsed: float) -> tuple[Any, dict]:
         """`{"runner": train_state(), "key": key}` and the progress."""
-        meta = {name: getattr(self, name) for name in _META}
+        meta = {name: getattr(self, name) for name in (*_META, "start")}
         meta.update(progress_meta(self, config_json, elapsed))
         return {"runner": self._runner.train_state(), "key": self.key}, meta
 
@@ -88,6 +93,8 @@ class BaselineRun:
             self._runner.start_task(t, task_key)
         x, y = jnp.asarray(task.x_train), jnp.asarray(task.y_train)
         seen = self._seen()
+        if self.epoch == 0:
+            self.start.append(self._start_accuracy(seen[t]["test"]) if t > 0 else None)
         while self.epoch < self._epochs:
             lr = loop_utils.learning_rate(self._config, self.global_epoch)
             losses = self._runner.train_epoch(t, x, y, lr)
@@ -97,6 +104,12 @@ class BaselineRun:
             record = self._record(seen, lr, losses)
             loop.record(record)
             loop.end_epoch(record)
+
+    def _start_accuracy(self, test: tuple[jax.Array, jax.Array]) -> list[float | None]:
+        """`[before, at_init]` of the task just started on its test split `(x, y)`."""
+        first_key = jax.random.split(jax.random.PRNGKey(self._config.seed))[1]
+        at_init = self._runner.accuracy_at_init(self.task, first_key, *test)
+        return [self._runner.accuracy(self.task, *test), at_init]
 
     def _record(self, seen: list[dict], lr: float, losses: Any) -> dict[str, Any]:
         """The metrics record of the epoch just trained, with every seen task's accuracies."""
@@ -124,7 +137,7 @@ class BaselineRun:
     def results(self) -> dict[str, Any]:
         """The results dict (`loop_utils.base_results` and the method's parameter count)."""
         results = loop_utils.base_results(
-            self._config, self._tasks, self.records, self._chosen(), self.kept
+            self._config, self._tasks, self.records, self._chosen(), self.kept, self.start
         )
         if not self._method.uses_learner:
             results["learner"] = "none"

@@ -50,6 +50,7 @@ class LasemRun:
         self._evaluator = evaluation.Evaluator(self._models, tasks, int(config.train.eval_chunk))
         key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
         shared = self._models[0].init_shared(init_key)
+        self._initial_shared = shared  # the model at initialisation, for forward transfer
         self.run = run_state.Run(key, shared, [], [], [False] * num_layers)
 
     task = property(lambda self: self.run.task)
@@ -80,6 +81,28 @@ class LasemRun:
         params = {"shared": run.shared, "task": model.init_task(task_key)}
         run.state = steps.init_state(model, self._hp, params, run_key, self._config.optim.lr)
         run.prior_history.append([])
+        run.start.append(self._start_accuracy() if run.task > 0 else None)
+
+    def _start_accuracy(self) -> list[float]:
+        """The fresh task's test accuracy `[before, at_init]` (`run_state.Run.start`).
+
+        With the kept shared parameters and with the run's initial ones; both use the task's
+        fresh task parameters and the configuration it would be evaluated with now: the static
+        one, LASEM's argmax of the fresh prior, brute force's `all`.
+        """
+        run, model = self.run, self._models[self.run.task]
+        if self._static is not None:
+            current = self._static
+        elif self._hp.method == "lasem":
+            current = run_records.current_config(model, self._hp, run.state, None)
+        else:
+            current = np.ones(model.num_layers, bool)
+        params = [*run.finished, run.state.params["task"]]
+        configs = [*run.chosen, current]
+        return [
+            float(self._evaluator.accuracies(shared, params, configs, [run.task])[run.task, 1])
+            for shared in (run.state.params["shared"], self._initial_shared)
+        ]
 
     def train_task(self, loop: Loop) -> lockstep.RunGenerator:
         """Trains the current task's remaining epochs (brute force: searches it first)."""

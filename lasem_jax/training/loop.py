@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from absl import logging
+from tensorboardX import SummaryWriter
 
 from lasem_jax import interrupt
 from lasem_jax.config import defaults
@@ -63,6 +65,30 @@ def progress_meta(method: Method, config_json: dict, elapsed: float) -> dict[str
     return {"num_records": len(method.records), "elapsed": elapsed, "config": config_json}
 
 
+def tensorboard_scalars(record: dict) -> dict[str, float]:
+    """The TensorBoard scalars of an epoch's record (`Loop.record`), by tag.
+
+    `train/loss`, `train/lr`, `accuracy/val_current` and `accuracy/test_current` (the task
+    being trained), `accuracy/val_mean_seen` and `accuracy/test_mean_seen` (the mean over every
+    seen task, only in epochs that evaluate them all), and where the record has them
+    `lasem/top_prior` and `lasem/posterior_entropy` (nats, of the epoch's mean posterior).
+    Accuracies the epoch did not evaluate are left out.
+    """
+    scalars = {"train/loss": record.get("loss"), "train/lr": record.get("lr")}
+    task = record.get("task", 0)
+    for split in ("val", "test"):
+        accs = record.get(split) or []
+        if len(accs) > task:
+            scalars[f"accuracy/{split}_current"] = accs[task]
+        if accs and None not in accs:
+            scalars[f"accuracy/{split}_mean_seen"] = sum(accs) / len(accs)
+    scalars["lasem/top_prior"] = record.get("top_prior")
+    if record.get("posterior"):
+        probs = [p for p in record["posterior"] if p > 0]
+        scalars["lasem/posterior_entropy"] = -sum(p * math.log(p) for p in probs)
+    return {tag: float(v) for tag, v in scalars.items() if v is not None}
+
+
 class Loop:
     """What a method calls at its epochs' ends: records, checkpoints, callbacks, stops."""
 
@@ -78,6 +104,9 @@ class Loop:
         self._epochs = int(config.train.epochs_per_task)
         self._every = int(config.train.checkpoint_every_epochs)
         self.metrics = files.path(workdir, files.METRICS) if workdir else None
+        self._workdir = workdir
+        self._tensorboard = bool(config.train.get("tensorboard", True))
+        self._writer: SummaryWriter | None = None
         self.store = None
         if workdir:
             os.makedirs(workdir, exist_ok=True)
@@ -111,17 +140,39 @@ class Loop:
             )
         if self.metrics:
             results_io.write_jsonl_atomic(self.metrics, self._method.records)
+        if self._workdir and self._tensorboard:
+            # A new event file beside any earlier one; TensorBoard drops the earlier files'
+            # events from the next epoch on (epochs after the checkpoint, trained again).
+            step = self._method.global_epoch + 1
+            self._writer = SummaryWriter(
+                self._workdir,
+                purge_step=step if step > 1 else None,
+                filename_suffix=f".{os.getpid()}.{time.time_ns()}",  # never an earlier file
+            )
         self.start = time.time()
+
+    def close(self) -> None:
+        """Flushes and closes the TensorBoard event file (if any)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def seconds(self) -> float:
         """Seconds trained in all, this process included."""
         return self._method.elapsed + time.time() - self.start
 
     def record(self, record: dict) -> None:
-        """Adds an epoch's record to the run and to `metrics.jsonl`."""
+        """Adds an epoch's record to the run, `metrics.jsonl` and TensorBoard's event file.
+
+        The event file's step is the record's `global_epoch` (`tensorboard_scalars`).
+        """
         self._method.records.append(record)
         if self.metrics:
             results_io.append_jsonl(self.metrics, record)
+        if self._writer is not None:
+            step = int(record.get("global_epoch", len(self._method.records)))
+            for tag, value in tensorboard_scalars(record).items():
+                self._writer.add_scalar(tag, value, step)
 
     def notify(self, record: dict) -> None:
         """Hands a record to the progress callback."""
@@ -169,11 +220,14 @@ def run_method(
     """
     with workdir_lock.hold(workdir):
         loop = Loop(method, config, workdir, on_epoch)
-        loop.resume(restart)
-        with checkpoint.background_writes(loop.store):
-            while method.task < len(tasks):
-                yield from method.train_task(loop)
-                method.end_task()
+        try:
+            loop.resume(restart)
+            with checkpoint.background_writes(loop.store):
+                while method.task < len(tasks):
+                    yield from method.train_task(loop)
+                    method.end_task()
+        finally:
+            loop.close()
         results = method.results()
         results["train_seconds"] = loop.seconds()
         if workdir:

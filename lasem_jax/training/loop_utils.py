@@ -113,8 +113,9 @@ def base_results(
     records: Sequence[dict],
     chosen: Sequence[np.ndarray] | None,
     kept_rows: Sequence[Sequence[float]],
+    start: Sequence[Sequence[float | None] | None] = (),
 ) -> dict[str, Any]:
-    """The results fields every method reports (see the README's results section).
+    """The results fields every method reports (see docs/results-files.md).
 
     Args:
       config: the run's config.
@@ -123,7 +124,15 @@ def base_results(
       chosen: `[L]` bool configuration per task, or None if the method chooses none.
       kept_rows: `[T][i+1]` test accuracies of tasks `0..i` with the parameters kept after task
         i's end (`metrics.summarize`).
+      start: per task, None or `[before, at_init]`: its test accuracy at its start with the
+        model kept after the previous task, and with the run's initial shared parameters, both
+        with the task's fresh task parameters (`metrics.forward_transfer`; None entries where
+        unknown, missing tasks count as unknown).
     """
+    pairs = [*start, *([None] * (len(tasks) - len(start)))]
+    before = [None if p is None else p[0] for p in pairs]
+    at_init = [None if p is None else p[1] for p in pairs]
+    summary = metrics.summarize(records, len(tasks), kept_rows)
     results = {
         "method": config.method,
         "learner": config.learner,
@@ -131,7 +140,10 @@ def base_results(
         "num_tasks": len(tasks),
         "seed": int(config.seed),
         "matmul_precision": precision_of(config),
-        **metrics.summarize(records, len(tasks), kept_rows),
+        **summary,
+        **metrics.transfer_metrics(summary["accuracy_matrix"], before, at_init),
+        "accuracy_before_task": before,
+        "accuracy_at_init": at_init,
         "chosen_configs": None,
         "transfer_fraction_per_layer": None,
     }

@@ -170,7 +170,7 @@ def configs_of(run: run_state.Run) -> list[np.ndarray]:
 def results(config: RunConfig, tasks: Sequence[Task], run: run_state.Run) -> dict[str, Any]:
     """The results dict of a finished run (fields in the README's results section)."""
     configs = configs_of(run)
-    results = loop_utils.base_results(config, tasks, run.records, configs, run.kept)
+    results = loop_utils.base_results(config, tasks, run.records, configs, run.kept, run.start)
     results["prior_history"] = run.prior_history
     results["num_devices"] = max(int(r.get("num_devices", 1)) for r in run.records)
     if config.method == "brute_force":

@@ -35,6 +35,10 @@ class Run:
       search: per searched task, the brute-force candidates, scores, winner and seconds.
       kept: per finished task i, the test accuracy of tasks 0..i with the consolidated
         parameters (row i of the kept model's accuracy matrix).
+      start: per started task i, None (task 0, or a checkpoint written before these were
+        kept) or `[before, at_init]`: its test accuracy at its start, before training, with the
+        parameters kept after task i-1 and with the run's initial shared parameters, both with
+        task i's fresh task parameters (`metrics.forward_transfer`).
       elapsed: seconds spent training before this process.
       state: the current task's train state, or None between tasks.
     """
@@ -51,6 +55,7 @@ class Run:
     prior_history: list[list] = dataclasses.field(default_factory=list)
     search: list[dict] = dataclasses.field(default_factory=list)
     kept: list[list[float]] = dataclasses.field(default_factory=list)
+    start: list[list[float] | None] = dataclasses.field(default_factory=list)
     elapsed: float = 0.0
     state: steps.TrainState | None = None
 
@@ -77,7 +82,7 @@ def to_checkpoint(run: Run, config_json: dict, elapsed: float) -> tuple[dict, di
     """
     arrays = {"rng": run.rng, "shared": run.shared, "finished": run.finished, "state": run.state}
     meta = {name: getattr(run, name) for name in _META_FIELDS}
-    meta.update(num_records=len(run.records), elapsed=elapsed, config=config_json)
+    meta.update(start=run.start, num_records=len(run.records), elapsed=elapsed, config=config_json)
     return arrays, meta
 
 
@@ -104,6 +109,7 @@ def check_checkpoint(
     task, num_layers = meta["task"], models[0].num_layers
     if "records" in meta:
         _check_prior_history(meta, task)
+    check_start(meta, task)
     chosen, alive = meta["chosen"], meta["alive"]
     rows = [*chosen, alive] if isinstance(chosen, list) and len(chosen) == task else [None]
     if not all(isinstance(r, list) and len(r) == num_layers for r in rows) or not all(
@@ -123,6 +129,28 @@ def check_checkpoint(
         "state": steps.init_state(model, hp, params, key, 1.0),
     }
     tree_io.check_like(arrays, expected, "the checkpoint's arrays")
+
+
+def check_start(meta: dict, task: int) -> None:
+    """Raises `LoadError` unless a checkpoint's optional `start` fits `Run.start` at `task`."""
+    if "start" not in meta:
+        return
+    start = meta["start"]
+
+    def number(v: Any) -> bool:
+        return v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+
+    if (
+        not isinstance(start, list)
+        or len(start) != task + 1
+        or not all(
+            p is None or (isinstance(p, list) and len(p) == 2 and all(map(number, p)))
+            for p in start
+        )
+    ):
+        raise LoadError(
+            f"checkpoint field 'start' must be {task + 1} entries, each null or [before, at_init]."
+        )
 
 
 def _check_prior_history(meta: dict, task: int) -> None:
@@ -169,6 +197,7 @@ def from_checkpoint(arrays: dict, meta: dict, records: list[dict]) -> Run:
         elapsed=float(meta["elapsed"]),
         records=records,
         prior_history=history,
+        start=list(meta.get("start", [None] * (meta["task"] + 1))),
         **fields,
     )
 
