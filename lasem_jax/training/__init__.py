@@ -1,1 +1,1 @@
-"""The lifelong loop of the LASEM family, its records, state, and trained models."""
+"""Training: the one lifelong loop, the methods' runs on it, their records and trained models."""
