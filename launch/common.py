@@ -276,7 +276,10 @@ def run(main: Callable[[list[str]], None]) -> None:
     if _define_errors:
         fail(message(_define_errors[0]) + " (--print_config lists the fields)")
 
+    started = []
+
     def wrapped(argv: list[str]) -> None:
+        started.append(True)
         logging.get_absl_handler().addFilter(hide_orbax_info)
         enable_compilation_cache(compilation_cache_dir(_COMPILATION_CACHE.value))
         try:
@@ -309,7 +312,19 @@ def run(main: Callable[[list[str]], None]) -> None:
                 traceback.print_exc()
             fail(message(e))
 
-    app.run(wrapped)
+    try:
+        app.run(wrapped)
+    except (KeyError, AttributeError) as e:
+        if started:
+            raise
+        # ml_collections applies `--config.<field>=` overrides while parsing the flags.
+        overrides = [a.split("=")[0] for a in sys.argv[1:] if a.startswith("--config.")]
+        fail(
+            f"{' / '.join(overrides) or 'an override'}: the config has no such field "
+            f"({message(e)}); --print_config lists its fields (data fields such as data_dir "
+            "exist in the configs of the datasets that read them, e.g. "
+            "configs/fashion_mnist_lasem_hps.py)."
+        )
 
 
 class ProgressLine:

@@ -54,6 +54,10 @@ def test_workdir_errors_and_missing_config(tmp_path):
         ([f"--workdir={afile}"], "is a file"),
         (["--workdir=/proc/lasem_test/w"], "is not a writable directory"),
         ([f"--workdir={tmp_path}", "--config=configs/missing.py"], "configs/missing.py not found"),
+        (
+            [f"--workdir={tmp_path}", "--config=configs/default.py:tiny", "--config.data.x=1"],
+            "--config.data.x: the config has no such field",
+        ),
     ]
     for args, expected in cases:
         out = _launch(*args)
