@@ -26,19 +26,11 @@ class DERPP(ER):
     """
 
     name = "derpp"
+    logits = True
 
     def __init__(self, config: RunConfig, tasks: list[Task]) -> None:
         super().__init__(config, tasks)
         self.alpha, self.beta = float(self.section().alpha), float(self.section().beta)
-
-    def start_task(self, t: int, key: jax.Array) -> None:
-        """Adds head `t`; on the first task, an empty memory with room for logits."""
-        super().start_task(t, key)
-        if t == 0:
-            shape = self.tasks[0].image_shape
-            self.extra = {
-                "buffer": replay.init_buffer(self.buffer_size, shape, self.kmax, logits=True)
-            }
 
     def step(
         self, t: int, params: base.Params, opt_state: Any, extra: dict, batch: tuple, rng: jax.Array

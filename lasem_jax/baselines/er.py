@@ -31,6 +31,7 @@ class ER(Finetune):
     """
 
     name = "er"
+    logits = False  # whether the memory keeps the logits its examples were trained with
 
     def __init__(self, config: RunConfig, tasks: list[Task]) -> None:
         super().__init__(config, tasks)
@@ -41,13 +42,12 @@ class ER(Finetune):
         return self.config[self.name]
 
     def start_task(self, t: int, key: jax.Array) -> None:
-        """Adds head `t`; on the first task, an empty memory."""
+        """Adds head `t`; on the first task, an empty memory (with room for logits if kept)."""
         super().start_task(t, key)
         if t == 0:
             shape = self.tasks[0].image_shape
-            self.extra = {
-                "buffer": replay.init_buffer(self.buffer_size, shape, self.kmax, logits=False)
-            }
+            buffer = replay.init_buffer(self.buffer_size, shape, self.kmax, logits=self.logits)
+            self.extra = {"buffer": buffer}
 
     def replay_terms(
         self, params: base.Params, buffer: replay.Buffer, key: jax.Array, rng: jax.Array

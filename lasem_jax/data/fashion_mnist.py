@@ -167,6 +167,31 @@ def describe_fashion_mnist_design(
     )
 
 
+def load_with_sizes(data_config: Any, name: str) -> tuple[dict[str, np.ndarray], list[int]]:
+    """The Fashion-MNIST arrays and the checked train/val/test images per class of a scenario.
+
+    Args:
+      data_config: the `config.data` section (`data_dir`, `<split>_per_class`: 200, 50, 200).
+      name: the scenario, for the error message.
+
+    Raises:
+      ValueError: the data is not found, or a size is below 1 or above the images per class.
+    """
+    sizes = [
+        int(data_config.get(f"{s}_per_class", d))
+        for s, d in zip(_SPLITS, (200, 50, 200), strict=True)
+    ]
+    raw = load_fashion_mnist(str(data_config.get("data_dir", "") or ""))
+    train_counts = np.bincount(raw["y_train"], minlength=NUM_CLASSES)
+    test_counts = np.bincount(raw["y_test"], minlength=NUM_CLASSES)
+    if min(sizes) < 1 or sizes[0] + sizes[1] > train_counts.min() or sizes[2] > test_counts.min():
+        raise ValueError(
+            f"{name}: train/val/test_per_class = {sizes} must be >= 1 with train + val <= "
+            f"{train_counts.min()} and test <= {test_counts.min()} (images per class)."
+        )
+    return raw, sizes
+
+
 def make_fashion_mnist_tasks(data_config: Any, *, seed: int) -> list[Task]:
     """Builds the Fashion-MNIST lifelong scenario (design in the module docstring).
 
@@ -185,19 +210,8 @@ def make_fashion_mnist_tasks(data_config: Any, *, seed: int) -> list[Task]:
     """
     num_tasks = int(data_config.get("num_tasks", 10))
     k = int(data_config.get("classes_per_task", 3))
-    sizes = [
-        int(data_config.get(f"{s}_per_class", d))
-        for s, d in zip(_SPLITS, (200, 50, 200), strict=True)
-    ]
     specs = describe_fashion_mnist_design(seed, num_tasks, k)
-    raw = load_fashion_mnist(str(data_config.get("data_dir", "") or ""))
-    train_counts = np.bincount(raw["y_train"], minlength=NUM_CLASSES)
-    test_counts = np.bincount(raw["y_test"], minlength=NUM_CLASSES)
-    if min(sizes) < 1 or sizes[0] + sizes[1] > train_counts.min() or sizes[2] > test_counts.min():
-        raise ValueError(
-            f"fashion_mnist: train/val/test_per_class = {sizes} must be >= 1 with train + val <= "
-            f"{train_counts.min()} and test <= {test_counts.min()} (images per class)."
-        )
+    raw, sizes = load_with_sizes(data_config, "fashion_mnist")
     per_class = []
     for c in range(NUM_CLASSES):
         shuffle = design.stream_rng(seed, design.CLASS_STREAM, c)

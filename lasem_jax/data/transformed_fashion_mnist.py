@@ -25,12 +25,11 @@ import numpy as np
 from scipy import ndimage
 
 from lasem_jax.data import design
-from lasem_jax.data.fashion_mnist import NUM_CLASSES, load_fashion_mnist
+from lasem_jax.data.fashion_mnist import NUM_CLASSES, load_with_sizes
 from lasem_jax.task import Task
 
 TRANSFORMED = ("permuted_fashion_mnist", "rotated_fashion_mnist")
 _SPLITS = ("train", "val", "test")
-_SIZES = (200, 50, 200)  # default train/val/test images per class
 MAX_ANGLE = 180.0
 
 
@@ -87,20 +86,10 @@ def make_transformed_fashion_mnist_tasks(data_config: Any, *, seed: int) -> list
     """
     kind = str(data_config.name)
     num_tasks = int(data_config.get("num_tasks", 10))
-    sizes = [
-        int(data_config.get(f"{s}_per_class", d)) for s, d in zip(_SPLITS, _SIZES, strict=True)
-    ]
     task_transform(kind, seed, 0)  # checks the name and the seed before loading
     if num_tasks < 1:
         raise ValueError(f"{kind}: num_tasks must be >= 1, got {num_tasks}.")
-    raw = load_fashion_mnist(str(data_config.get("data_dir", "") or ""))
-    train_counts = np.bincount(raw["y_train"], minlength=NUM_CLASSES)
-    test_counts = np.bincount(raw["y_test"], minlength=NUM_CLASSES)
-    if min(sizes) < 1 or sizes[0] + sizes[1] > train_counts.min() or sizes[2] > test_counts.min():
-        raise ValueError(
-            f"{kind}: train/val/test_per_class = {sizes} must be >= 1 with train + val <= "
-            f"{train_counts.min()} and test <= {test_counts.min()} (images per class)."
-        )
+    raw, sizes = load_with_sizes(data_config, kind)
     index: dict[str, list[np.ndarray]] = {s: [] for s in _SPLITS}
     for c in range(NUM_CLASSES):
         shuffle = design.stream_rng(seed, design.CLASS_STREAM, c)
