@@ -1,10 +1,13 @@
 """The standard continual-learning methods: they learn, resist interference, and resume exactly."""
 
 import functools
+import os
+import tempfile
 
 import numpy as np
 import pytest
 
+import lasem_jax
 from lasem_jax.networks.architectures import register_architecture
 from lasem_jax.networks.blocks import BlockNetwork, ConvBlock
 from lasem_jax.task import Task
@@ -70,10 +73,17 @@ def _cfg(method: str):
     return c
 
 
+_WORKDIRS = tempfile.TemporaryDirectory(prefix="cl_methods_")
+
+
 @functools.cache
 def _full(method: str) -> dict:
-    """The uninterrupted run of `method` on `TASKS`."""
-    return trainer.train_lifelong(TASKS, _cfg(method))
+    """The uninterrupted run of `method` on `TASKS` (its files in a workdir of `_workdir`)."""
+    return trainer.train_lifelong(TASKS, _cfg(method), workdir=_workdir(method))
+
+
+def _workdir(method: str) -> str:
+    return os.path.join(_WORKDIRS.name, method)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -98,3 +108,11 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, method):
         trainer.train_lifelong(TASKS, cfg, workdir=killed, on_epoch=_crash_after(EPOCHS + 2))
     resumed = trainer.train_lifelong(TASKS, cfg, workdir=killed)
     assert _without_time(resumed) == _without_time(_full(method))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_saved_model_reproduces_final_accuracy(method):
+    """`load_trained` of the run's model/ evaluates each task to its final accuracy."""
+    results, model = _full(method), lasem_jax.load_trained(_workdir(method))
+    got = [model.evaluate(k, t.x_test, t.y_test) for k, t in enumerate(TASKS)]
+    np.testing.assert_allclose(got, results["final_accuracy"], atol=1e-6)

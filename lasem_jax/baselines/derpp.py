@@ -26,7 +26,7 @@ class DERPP(ER):
     """
 
     name = "derpp"
-    logits = True
+    keeps_logits = True
 
     def __init__(self, config: RunConfig, tasks: list[Task]) -> None:
         super().__init__(config, tasks)

@@ -31,7 +31,7 @@ class ER(Finetune):
     """
 
     name = "er"
-    logits = False  # whether the memory keeps the logits its examples were trained with
+    keeps_logits = False  # whether the memory keeps the logits its examples were trained with
 
     def __init__(self, config: RunConfig, tasks: list[Task]) -> None:
         super().__init__(config, tasks)
@@ -46,7 +46,8 @@ class ER(Finetune):
         super().start_task(t, key)
         if t == 0:
             shape = self.tasks[0].image_shape
-            buffer = replay.init_buffer(self.buffer_size, shape, self.kmax, logits=self.logits)
+            keep = self.keeps_logits
+            buffer = replay.init_buffer(self.buffer_size, shape, self.kmax, logits=keep)
             self.extra = {"buffer": buffer}
 
     def replay_terms(
