@@ -66,3 +66,36 @@ def runs_per_call(
             "config.train.batch_size or config.model.width."
         )
     return fit * size
+
+
+def split_calls(
+    groups: dict[tuple, list[int]],
+    pending: dict[int, Any],
+    mesh: jax.sharding.Mesh,
+    max_runs: int,
+    caps: dict[tuple, int],
+    epoch: Callable[..., Any],
+) -> list[tuple[tuple, list[int]]]:
+    """Groups of equal-keyed runs split into calls of at most `runs_per_call` runs each.
+
+    Args:
+      groups: batch key -> the indices of the runs whose pending requests share it.
+      pending: run index -> its `lockstep.EpochRequest`.
+      mesh: the run mesh.
+      max_runs: `config.train.max_batched_runs` (0: what fits in memory).
+      caps: batch key -> runs per call, measured once per key (filled here).
+      epoch: `lockstep.sharded_epoch`.
+
+    Returns:
+      `(key, run indices)` per call.
+    """
+    calls = []
+    for key, members in groups.items():
+        if len(members) == 1:
+            calls.append((key, members))
+            continue
+        if key not in caps:
+            caps[key] = runs_per_call([pending[i] for i in members], mesh, max_runs, epoch)
+        cap = caps[key]
+        calls.extend((key, members[i : i + cap]) for i in range(0, len(members), cap))
+    return calls

@@ -364,7 +364,8 @@ def drive(
             eval_data.prune()  # the stacked data of batches no longer evaluated goes
         epochs = {k: m for k, m in groups.items() if k not in evals}
         trained_now, kept = set(), {}
-        for key, members in _capped(epochs, now, mesh, max_runs, caps):
+        calls = batch_memory.split_calls(epochs, now, mesh, max_runs, caps, sharded_epoch)
+        for key, members in calls:
             batch = (key, tuple(members))
             trained, kept[batch] = _train([now[i] for i in members], mesh, resident.get(batch))
             trained_now.update(members)
@@ -379,24 +380,3 @@ def drive(
     if stopped:
         raise stopped[0]
     return results
-
-
-def _capped(
-    groups: dict[tuple, list[int]],
-    pending: dict[int, EpochRequest],
-    mesh: jax.sharding.Mesh,
-    max_runs: int,
-    caps: dict[tuple, int],
-) -> list[tuple[tuple, list[int]]]:
-    """The groups split into calls of at most `runs_per_call` runs (measured once per key)."""
-    calls = []
-    for key, members in groups.items():
-        if len(members) == 1:
-            calls.append((key, members))
-            continue
-        if key not in caps:
-            requests = [pending[i] for i in members]
-            caps[key] = batch_memory.runs_per_call(requests, mesh, max_runs, sharded_epoch)
-        cap = caps[key]
-        calls.extend((key, members[i : i + cap]) for i in range(0, len(members), cap))
-    return calls
