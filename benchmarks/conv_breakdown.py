@@ -22,12 +22,14 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags
 
+from lasem_jax.native import conv as native_conv
 from lasem_jax.networks import layers
 from lasem_jax.networks.model import build_model
 
 _ARCH = flags.DEFINE_string("arch", "cifar100_4", "Architecture name.")
 _BATCH = flags.DEFINE_integer("batch_size", 10, "Images per call.")
 _WIDTH = flags.DEFINE_float("width", 1.0, "Channel multiplier of the architecture.")
+_INPUT = flags.DEFINE_list("input_shape", [], "H,W,C of the images; empty: the arch's default.")
 _STEPS = flags.DEFINE_integer("steps", 17, "Calls per timed scan.")
 _REPEATS = flags.DEFINE_integer("repeats", 9, "Timed scans; the median is reported.")
 
@@ -68,8 +70,12 @@ def kernel_grad(x: jax.Array, w: jax.Array, g: jax.Array) -> jax.Array:
 def main(argv: Sequence[str]) -> None:
     """Times every conv layer's three parts and prints a markdown table with totals."""
     del argv
-    arch = build_model(_ARCH.value, "hps", 10, width=_WIDTH.value).arch
-    print(f"XLA_FLAGS: {os.environ.get('XLA_FLAGS') or '(none)'}; {jax.devices()[0]}")
+    shape = [int(v) for v in _INPUT.value] or None
+    arch = build_model(_ARCH.value, "hps", 10, width=_WIDTH.value, input_shape=shape).arch
+    print(
+        f"XLA_FLAGS: {os.environ.get('XLA_FLAGS') or '(none)'}; {jax.devices()[0]}; "
+        f"convolutions: {native_conv.path()}"
+    )
     print(
         "| layer | input | Cout | MFLOP | forward ms | input grad ms | kernel grad ms "
         "| matmul of kernel grad's size ms | GFLOP/s fwd / dx / dw / matmul |"

@@ -23,6 +23,7 @@ from absl import flags
 
 from lasem_jax.core import prefix_plan
 from lasem_jax.engine import steps
+from lasem_jax.native import conv as native_conv
 from lasem_jax.networks.model import Model, build_model
 from lasem_jax.storage import results_io
 from launch import common
@@ -58,7 +59,13 @@ def forward_flops(model: Model, batch: int) -> tuple[int, int]:
 
 
 def xla_flops(compiled: jax.stages.Compiled) -> float | None:
-    """XLA's FLOP count of a compiled function, or None where the backend gives none."""
+    """XLA's FLOP count of a compiled function, or None where the backend gives none.
+
+    None also where convolutions are FFI custom calls (the `onednn` path), which XLA cannot
+    count.
+    """
+    if native_conv.path() == "onednn":
+        return None
     cost = compiled.cost_analysis()
     if isinstance(cost, Sequence) and not isinstance(cost, dict):
         cost = cost[0] if cost else None
@@ -116,6 +123,7 @@ def time_learner(name: str) -> dict[str, float | int | None]:
     return {
         "num_configs": model.num_configs,
         "static_ms": static_ms,
+        "conv_path": native_conv.path(),
         "lasem_ms": lasem_ms,
         "flop_ratio": lasem_fl / static_fl,
         "xla_flop_ratio": lasem_xla / static_xla if both else None,
@@ -129,7 +137,7 @@ def main(argv: Sequence[str]) -> None:
     del argv
     flags = os.environ.get("XLA_FLAGS") or "(none)"
     print(f"device: {jax.devices()[0]} ({jax.default_backend()}), jax {jax.__version__}")
-    print(f"XLA_FLAGS: {flags}")
+    print(f"XLA_FLAGS: {flags}; convolutions: {native_conv.path()}")
     rows = {}
     for name in _LEARNERS.value:
         r = rows[name] = time_learner(name)

@@ -19,6 +19,7 @@ from ml_collections import config_flags
 
 from lasem_jax import interrupt
 from lasem_jax.config import sanity
+from lasem_jax.native import conv as native_conv
 from lasem_jax.storage import workdir_lock
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "default.py")
@@ -205,7 +206,7 @@ def log_config_summary(config: ml_collections.ConfigDict) -> None:
     learner = "" if config.method not in sanity.LEARNER_METHODS else f", learner {config.learner}"
     logging.info(
         "Config %s: method %s%s, data %s (%s tasks), %s width %s, %d epochs/task, batch %d, "
-        "lr %g, seed %d (full config: --print_config; saved in results.json)",
+        "lr %g, seed %d, convolutions %s (full config: --print_config; saved in results.json)",
         path,
         config.method,
         learner,
@@ -217,6 +218,7 @@ def log_config_summary(config: ml_collections.ConfigDict) -> None:
         config.train.batch_size,
         config.optim.lr,
         config.seed,
+        native_conv.path(),
     )
     changed = overrides()
     if changed:

@@ -11,6 +11,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "lasem_jax"
 LAYERS = (
     "base",  # lasem_jax/errors.py, task.py, interrupt.py
     "core",
+    "native",
     "storage",
     "data",
     "networks",

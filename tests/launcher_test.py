@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from lasem_jax.native import conv as native_conv
 from lasem_jax.storage import workdir_lock
 from lasem_jax.training import loop_utils, trainer
 from tests.trainer_test import TASKS, _config
@@ -120,6 +121,7 @@ def test_sigterm_stops_after_the_epoch_and_resumes(tmp_path):
     assert returncode == 128 + signal.SIGTERM, err[-2000:]
     assert "run the same command to resume" in err and "Traceback" not in err
     assert "task 1/2 epoch   1/8" in err and "ETA" in err and "Compiling" in err
+    assert f"convolutions {native_conv.path()} " in err  # The config summary names the path.
     assert os.listdir(stopped / "checkpoints") and not (stopped / "results.json").exists()
     resumed = _launch(f"--workdir={stopped}", *SIGNAL_ARGS)
     assert resumed.returncode == 0 and "Resuming from checkpoint" in resumed.stderr
@@ -127,7 +129,7 @@ def test_sigterm_stops_after_the_epoch_and_resumes(tmp_path):
     assert full.returncode == 0
     a, b = (json.loads((d / "results.json").read_text()) for d in (stopped, tmp_path / "full"))
     a.pop("train_seconds"), b.pop("train_seconds")
-    assert a == b
+    assert a == b and a["conv_path"] == native_conv.path()
 
 
 def test_sigint_stops_with_exit_130_and_a_checkpoint(tmp_path):
@@ -173,4 +175,5 @@ def test_benchmark_writes_json(tmp_path):
     hps = json.loads(out.read_text())["hps"]
     assert hps["static_ms"] > 0 and hps["lasem_ms"] > 0
     assert hps["num_configs"] == 16 and hps["flop_ratio"] > 1
+    assert hps["conv_path"] == native_conv.path()
     assert hps["gflops"] is None or hps["gflops"] > 0

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lasem_jax.native import conv as native_conv
+
 Array = jax.Array
 _CONV_DIMS = ("NHWC", "HWIO", "NHWC")
 
@@ -90,16 +92,21 @@ def conv2d(x: Array, w: Array, *, impl: str | None = None) -> Array:
       x: images.
       w: kernel.
       impl: `xla` (XLA's convolution, differentiated by JAX), `cpu` (the same forward with a
-        hand-written gradient) or None: `cpu` on CPU, `xla` elsewhere. XLA:CPU runs the
-        convolutions JAX derives for a kernel gradient inside a loop (our per-epoch `lax.scan`)
-        16-100x slower than this form (jax-ml/jax#12868); `cpu` computes the input
-        gradient as a forward convolution and the kernel gradient as `k*k` matmuls.
+        hand-written gradient), `onednn` (oneDNN's three convolutions through XLA's FFI, the
+        `native` extra; `lasem_jax.native.conv`) or None: the process's path,
+        `lasem_jax.native.conv.path()` (`onednn` on CPU where it is installed, else `cpu` on
+        CPU, `xla` elsewhere; $LASEM_JAX_CONV overrides). XLA:CPU runs the convolutions JAX
+        derives for a kernel gradient inside a loop (our per-epoch `lax.scan`) 16-100x slower
+        than `cpu` (jax-ml/jax#12868); `cpu` computes the input gradient as a forward
+        convolution and the kernel gradient as `k*k` matmuls.
     """
-    impl = impl or ("cpu" if jax.default_backend() == "cpu" else "xla")
+    impl = impl or native_conv.path()
     if impl == "xla":
         return _conv(x, w)
+    if impl == "onednn":
+        return native_conv.conv(x, w)
     if impl != "cpu":
-        raise ValueError(f"Unknown conv impl {impl!r}; use 'xla' or 'cpu'.")
+        raise ValueError(f"Unknown conv impl {impl!r}; use one of {native_conv.PATHS}.")
     return _conv_cpu(x, w)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from lasem_jax.config import defaults
 from lasem_jax.core import metrics
 from lasem_jax.core.frozen import RunConfig
+from lasem_jax.native import conv as native_conv
 from lasem_jax.storage import results_io
 from lasem_jax.task import Task
 
@@ -140,6 +141,7 @@ def base_results(
         "num_tasks": len(tasks),
         "seed": int(config.seed),
         "matmul_precision": precision_of(config),
+        "conv_path": native_conv.path(),
         **summary,
         **metrics.transfer_metrics(summary["accuracy_matrix"], before, at_init),
         "accuracy_before_task": before,
