@@ -141,8 +141,8 @@ def main(argv: list[str]) -> None:
     config = common.start(argv, _CONFIG, _WORKDIR.value, "the parent directory of the sweep's runs")
     seeds = common.parse_seeds(_SEEDS.value)
     common.prepare_workdir(_WORKDIR.value)
+    process = distributed.init()  # Before anything touches a device (the summary does).
     common.log_config_summary(config)
-    process = distributed.init()
     dirs = run_sweep(
         config,
         _WORKDIR.value,

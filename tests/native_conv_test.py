@@ -116,3 +116,15 @@ def test_build_reports_what_is_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(build.NativeUnavailable, match="no C\\+\\+ compiler"):
         build.compiler()
+
+
+def test_plain_block_uses_the_plain_path(monkeypatch):
+    """Inside `plain()` (GSPMD data-parallel steps) the path is the plain-JAX one, then not."""
+    monkeypatch.delenv("LASEM_JAX_CONV", raising=False)
+    outside = native_conv.path()
+    with native_conv.plain():
+        assert native_conv.path() == "cpu"
+        monkeypatch.setenv("LASEM_JAX_CONV", "onednn")
+        assert native_conv.path() == "cpu"
+    monkeypatch.delenv("LASEM_JAX_CONV")
+    assert native_conv.path() == outside

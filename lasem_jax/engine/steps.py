@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, NamedTuple
 
@@ -11,6 +12,7 @@ import numpy as np
 import optax
 
 from lasem_jax.core import em, search_space
+from lasem_jax.native import conv as native_conv
 from lasem_jax.networks.model import Model
 from lasem_jax.storage import tree_io
 
@@ -291,11 +293,13 @@ def train_epoch(
             split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("b"))
             xb = jax.lax.with_sharding_constraint(xb, split)
             yb = jax.lax.with_sharding_constraint(yb, split)
-        if hp.method == "lasem":
-            st, (loss, post) = lasem_step(model, hp, st, xb, yb)
-        else:
-            st, loss = static_step(model, st, xb, yb, config)
-            post = st.prior.stats
+        # XLA partitions the data-parallel step itself: plain convolutions (`native_conv.plain`).
+        with native_conv.plain() if hp.batch_devices > 1 else contextlib.nullcontext():
+            if hp.method == "lasem":
+                st, (loss, post) = lasem_step(model, hp, st, xb, yb)
+            else:
+                st, loss = static_step(model, st, xb, yb, config)
+                post = st.prior.stats
         return st, (loss, post)
 
     if n is None:

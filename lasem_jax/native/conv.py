@@ -14,10 +14,13 @@ else the plain-JAX paths of `lasem_jax.networks.layers.conv2d`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ctypes
 import functools
 import logging
 import os
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -53,6 +56,25 @@ def _load() -> ctypes.CDLL | str:
     return lib
 
 
+_PLAIN = contextvars.ContextVar("lasem_jax_plain_conv", default=False)
+
+
+@contextlib.contextmanager
+def plain() -> Iterator[None]:
+    """Within the block `path()` gives the plain-JAX path (`cpu` on CPU, else `xla`).
+
+    For programs XLA partitions itself (GSPMD, e.g. the data-parallel step of
+    `train.shard_batch`): its partitioner cannot split a custom call, so it would gather every
+    device's minibatch rows onto each device around every convolution. `shard_map` programs
+    (batched runs) keep the native path: there each device calls the handlers on its own rows.
+    """
+    token = _PLAIN.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN.reset(token)
+
+
 def unavailable_reason() -> str | None:
     """None where the oneDNN path works here, else why not and how to enable it."""
     loaded = _load()
@@ -69,6 +91,8 @@ def path() -> str:
     if asked and asked not in PATHS:
         raise ValueError(f"LASEM_JAX_CONV={asked!r} is no convolution path; use one of {PATHS}.")
     on_cpu = jax.default_backend() == "cpu"
+    if _PLAIN.get():
+        return asked if asked in ("xla", "cpu") else ("cpu" if on_cpu else "xla")
     if asked == "onednn" or (not asked and on_cpu):
         reason = unavailable_reason() if on_cpu else "oneDNN handlers are registered for CPU only"
         if reason is None:
@@ -100,9 +124,18 @@ def implementation(op: str, images: tuple[int, int, int, int], kernel: tuple[int
 
 
 def _call(target: str, out_shape: tuple[int, ...], a: Array, b: Array) -> Array:
+    """One handler call; inside `shard_map` the result varies over the arguments' mesh axes."""
     if a.dtype != jnp.float32 or b.dtype != jnp.float32:
         raise TypeError(f"oneDNN convolutions take float32, got {a.dtype} and {b.dtype}.")
+    va, vb = (jax.typeof(t).manual_axis_type.varying for t in (a, b))
+    if va != vb:  # E.g. per-device images with replicated weights: both made varying.
+        a = jax.lax.pcast(a, tuple(vb - va), to="varying") if vb - va else a
+        b = jax.lax.pcast(b, tuple(va - vb), to="varying") if va - vb else b
+    aval = jax.typeof(a)
     result = jax.ShapeDtypeStruct(out_shape, a.dtype)
+    if not aval.manual_axis_type.empty:
+        kwargs = {"sharding": aval.sharding, "manual_axis_type": aval.manual_axis_type}
+        result = jax.ShapeDtypeStruct(out_shape, a.dtype, **kwargs)
     return jax.ffi.ffi_call(target, result, vmap_method="broadcast_all")(a, b)
 
 
