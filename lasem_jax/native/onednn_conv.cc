@@ -10,8 +10,8 @@
 //
 // oneDNN picks the weights' layout ("any"); user weights are reordered into it (and gradients
 // back), images stay NHWC. Primitives are created once per shape and kept; every call gets its
-// own scratchpad, so concurrent calls (XLA:CPU runs independent thunks in parallel) never share
-// memory.
+// own scratchpad (a per-thread buffer), so concurrent calls (XLA:CPU runs independent thunks in
+// parallel) never share memory.
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "dnnl.hpp"
 #include "xla/ffi/api/ffi.h"
@@ -109,19 +110,26 @@ std::shared_ptr<Entry> Lookup(Op op, const Shape& s) {
   return slot;
 }
 
+// A growing per-thread buffer: no allocation (and no page faults on fresh pages) per call, and
+// no sharing between concurrent calls, which XLA makes from different threads.
+uint8_t* ThreadBuffer(int slot, size_t bytes) {
+  thread_local std::vector<uint8_t> buffers[2];
+  auto& buffer = buffers[slot];
+  if (buffer.size() < bytes + 1) buffer.resize(bytes + 1);
+  return buffer.data();
+}
+
 // One convolution: `a`, `b` and `out` as in the file comment, for the op.
 void RunOne(Op op, const Entry& e, float* a, float* b, float* out) {
   auto& eng = Engine();
   thread_local dnnl::stream stream(eng);
-  // Uninitialised (no zero fill): oneDNN writes before it reads.
-  std::unique_ptr<uint8_t[]> scratch(new uint8_t[e.scratch_bytes + 1]);
   dnnl::memory scratchpad({{static_cast<int64_t>(e.scratch_bytes)}, dnnl::memory::data_type::u8,
                            dnnl::memory::format_tag::x},
-                          eng, scratch.get());
+                          eng, ThreadBuffer(0, e.scratch_bytes));
   float* user_w = op == Op::kBackwardWeights ? out : b;
   dnnl::memory user(e.user_weights, eng, user_w);
-  std::unique_ptr<uint8_t[]> packed(new uint8_t[e.reorder ? e.weights.get_size() : 1]);
-  dnnl::memory weights = e.reorder ? dnnl::memory(e.weights, eng, packed.get()) : user;
+  dnnl::memory weights =
+      e.reorder ? dnnl::memory(e.weights, eng, ThreadBuffer(1, e.weights.get_size())) : user;
   if (e.reorder && op != Op::kBackwardWeights) e.weights_reorder.execute(stream, user, weights);
   if (op == Op::kForward) {
     e.conv.execute(stream, {{DNNL_ARG_SRC, dnnl::memory(e.image_in, eng, a)},
