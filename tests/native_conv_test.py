@@ -128,3 +128,16 @@ def test_plain_block_uses_the_plain_path(monkeypatch):
         assert native_conv.path() == "cpu"
     monkeypatch.delenv("LASEM_JAX_CONV")
     assert native_conv.path() == outside
+
+
+def test_tiny_convolutions_take_the_plain_path_by_default(monkeypatch):
+    """By default convolutions under MIN_FLOPS run plain; LASEM_JAX_CONV=onednn forces all."""
+    monkeypatch.delenv("LASEM_JAX_CONV", raising=False)
+    monkeypatch.setattr(native_conv, "path", lambda: "onednn")
+    tiny, kernel = (10, 8, 8, 16), (3, 3, 16, 16)  # 2.9 MFLOP: a digits layer at batch 10.
+    assert native_conv.path_for(tiny, kernel) == "cpu"
+    assert native_conv.path_for((160, 8, 8, 16), kernel) == "onednn"
+    monkeypatch.setenv("LASEM_JAX_CONV", "onednn")
+    assert native_conv.path_for(tiny, kernel) == "onednn"
+    monkeypatch.setattr(native_conv, "path", lambda: "xla")
+    assert native_conv.path_for((160, 8, 8, 16), kernel) == "xla"

@@ -19,6 +19,7 @@ import contextvars
 import ctypes
 import functools
 import logging
+import math
 import os
 from collections.abc import Iterator
 
@@ -101,6 +102,28 @@ def path() -> str:
             raise ValueError(f"LASEM_JAX_CONV=onednn, but the native path is unavailable: {reason}")
         logging.getLogger(__name__).info("oneDNN convolutions unavailable (%s).", reason)
     return asked or ("cpu" if on_cpu else "xla")
+
+
+MIN_FLOPS = 4e6
+
+
+def path_for(x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> str:
+    """The path of one convolution of images `x_shape` `[..., H, W, Cin]` and kernel `w_shape`.
+
+    `path()`, except that by default (no $LASEM_JAX_CONV) a convolution of fewer than
+    `MIN_FLOPS` multiply-adds x 2 runs the plain `cpu` path: there a call's fixed cost (waking
+    oneDNN's threads, the weight reorder) outweighs the arithmetic. Measured on the default
+    digits run (8x8 images, batch 10, <= 3 MFLOP per convolution): a static epoch's training
+    scan took 33-48 ms on oneDNN and 17-19 ms on the plain path (2 alternating rounds), while
+    the same convolutions timed alone in a scan are as fast on both. `benchmarks/
+    epoch_breakdown.py` with thresholds 0 / 4 / 20 MFLOP: static epoch 41.9 / 26.7 / 27.8 ms,
+    LASEM (prefix batches of up to 160 images) 94.7 / 84.0 / 104.3 ms (one round each).
+    """
+    chosen = path()
+    if chosen != "onednn" or os.environ.get("LASEM_JAX_CONV") == "onednn":
+        return chosen
+    flops = 2 * math.prod(x_shape[:-1]) * math.prod(w_shape)
+    return "onednn" if flops >= MIN_FLOPS else "cpu"
 
 
 def implementation(op: str, images: tuple[int, int, int, int], kernel: tuple[int, ...]) -> str:

@@ -93,14 +93,15 @@ def conv2d(x: Array, w: Array, *, impl: str | None = None) -> Array:
       w: kernel.
       impl: `xla` (XLA's convolution, differentiated by JAX), `cpu` (the same forward with a
         hand-written gradient), `onednn` (oneDNN's three convolutions through XLA's FFI, the
-        `native` extra; `lasem_jax.native.conv`) or None: the process's path,
-        `lasem_jax.native.conv.path()` (`onednn` on CPU where it is installed, else `cpu` on
-        CPU, `xla` elsewhere; $LASEM_JAX_CONV overrides). XLA:CPU runs the convolutions JAX
+        `native` extra; `lasem_jax.native.conv`) or None: the process's path for this size,
+        `lasem_jax.native.conv.path_for` (`onednn` on CPU where it is installed, but `cpu`
+        for tiny convolutions, else `cpu` on CPU, `xla` elsewhere; $LASEM_JAX_CONV
+        overrides). XLA:CPU runs the convolutions JAX
         derives for a kernel gradient inside a loop (our per-epoch `lax.scan`) 16-100x slower
         than `cpu` (jax-ml/jax#12868); `cpu` computes the input gradient as a forward
         convolution and the kernel gradient as `k*k` matmuls.
     """
-    impl = impl or native_conv.path()
+    impl = impl or native_conv.path_for(x.shape, w.shape)
     if impl == "xla":
         return _conv(x, w)
     if impl == "onednn":
