@@ -1,5 +1,8 @@
 """The oneDNN convolution path (`lasem_jax.native`) against XLA's, and its fallback."""
 
+import subprocess
+import sys
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -141,3 +144,17 @@ def test_tiny_convolutions_take_the_plain_path_by_default(monkeypatch):
     assert native_conv.path_for(tiny, kernel) == "onednn"
     monkeypatch.setattr(native_conv, "path", lambda: "xla")
     assert native_conv.path_for((160, 8, 8, 16), kernel) == "xla"
+
+
+@needs_native
+def test_a_damaged_cached_library_is_rebuilt(monkeypatch, tmp_path):
+    """A cached library that does not load (truncated, overwritten) is compiled again.
+
+    In a new process: a process registers the handlers once.
+    """
+    monkeypatch.setenv("LASEM_JAX_NATIVE_CACHE", str(tmp_path))
+    build.target().write_bytes(b"not a shared library")
+    code = "from lasem_jax.native import conv; print(conv.path(), conv.unavailable_reason())"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.split() == ["onednn", "None"], proc.stderr[-2000:]
+    assert build.target().stat().st_size > 1000

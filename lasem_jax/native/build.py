@@ -62,15 +62,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LASEM_JAX_NATIVE_CACHE") or default)
 
 
-def library() -> Path:
-    """The compiled handlers' shared library, built on first use and then reused.
+def target() -> Path:
+    """Where the library for this source, jaxlib, oneDNN and compiler is (or will be) built.
 
     The file name hashes the source, jaxlib's version, the oneDNN library and the compiler, so a
-    change to any of them builds anew. Built into a temporary file and renamed into place, so
-    concurrent processes (pytest workers) never load a half-written library.
+    change to any of them builds anew.
 
     Raises:
-      NativeUnavailable: a piece is missing or the compiler fails (its output is in the message).
+      NativeUnavailable: oneDNN or the compiler is missing.
     """
     prefix, cxx = onednn_prefix(), compiler()
     lib = next(iter(sorted((prefix / "lib").glob("libdnnl.so*"))))
@@ -78,18 +77,30 @@ def library() -> Path:
     for part in (SOURCE.read_bytes(), jax.__version__.encode(), str(lib.resolve()).encode()):
         key.update(part)
     key.update(f"{lib.stat().st_size} {cxx}".encode())
-    target = cache_dir() / f"lasem_onednn_conv_{key.hexdigest()[:16]}.so"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    return cache_dir() / f"lasem_onednn_conv_{key.hexdigest()[:16]}.so"
+
+
+def library(*, rebuild: bool = False) -> Path:
+    """The compiled handlers' shared library, built on first use (or with `rebuild`), then reused.
+
+    Built into a temporary file and renamed into place, so concurrent processes (pytest
+    workers) never load a half-written library.
+
+    Raises:
+      NativeUnavailable: a piece is missing or the compiler fails (its output is in the message).
+    """
+    prefix, cxx, path = onednn_prefix(), compiler(), target()
+    if path.is_file() and not rebuild:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
     include = jax.ffi.include_dir()
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        out = Path(tmp) / target.name
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        out = Path(tmp) / path.name
         command = [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", f"-I{include}"]
         command += [f"-I{prefix / 'include'}", str(SOURCE), f"-L{prefix / 'lib'}", "-ldnnl"]
         command += [f"-Wl,-rpath,{prefix / 'lib'}", "-o", str(out)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise NativeUnavailable(f"compiling {SOURCE.name} failed:\n{done.stderr[-2000:]}")
-        os.replace(out, target)
-    return target
+        os.replace(out, path)
+    return path

@@ -48,7 +48,10 @@ def _load() -> ctypes.CDLL | str:
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
-        lib = ctypes.CDLL(str(build.library()))
+        try:
+            lib = ctypes.CDLL(str(build.library()))
+        except OSError:  # A damaged cached library (e.g. a disk that filled up): build anew.
+            lib = ctypes.CDLL(str(build.library(rebuild=True)))
     except (build.NativeUnavailable, OSError) as e:
         return str(e)
     for target, symbol in _TARGETS.items():
